@@ -1,0 +1,36 @@
+"""Global commands that work at any point of a conversation, checked before the current step."""
+from __future__ import annotations
+
+import re
+
+from bot.inputs import Input, Postback, Text
+
+RESTART, HELP, HUMAN, ENGLISH, DUTCH = "restart", "help", "human", "english", "dutch"
+
+# One table, matched against the whole message (a word inside a sentence is an answer, not a command).
+WORDS = {
+    RESTART: ("stop", "menu", "opnieuw", "begin opnieuw", "opnieuw beginnen", "restart", "start again",
+              "start over", "reset"),
+    HELP: ("hulp", "help", "?", "uitleg"),
+    HUMAN: ("adviseur", "advisor", "adviser", "mens", "medewerker", "human", "praat met adviseur",
+            "talk to an advisor", "talk to advisor"),
+    ENGLISH: ("english", "engels", "in english"),
+    DUTCH: ("nederlands", "dutch", "in het nederlands"),
+}
+POSTBACKS = {"RESTART": RESTART, "HELP": HELP, "HUMAN": HUMAN, "ENGLISH": ENGLISH, "DUTCH": DUTCH}
+_LOOKUP = {word: command for command, words in WORDS.items() for word in words}
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, trim punctuation and emoji at the edges, fold spaces."""
+    return " ".join(_EDGES.sub("", text.strip().lower()).split()) or text.strip().lower()
+
+
+def command_for(event: Input) -> str | None:
+    """Return the global command an input asks for, if any."""
+    if isinstance(event, Postback):
+        return POSTBACKS.get(event.payload)
+    if isinstance(event, Text) and event.payload is None and len(event.text) <= 40:
+        return _LOOKUP.get(normalise(event.text))
+    return None

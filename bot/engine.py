@@ -1,0 +1,170 @@
+"""The conversation engine: (state, input, flow) -> new state, replies and effects. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot import commands, outputs, texts
+from bot.answers import Match, match_choice, match_text
+from bot.case import summarise
+from bot.inputs import GET_STARTED, Input, Media, Postback, Text
+from bot.language import guess_locale
+from bot.machine import next_step
+from bot.outputs import Outcome, Reply
+from bot.render import links_reply, say, step_reply
+from bot.state import ConversationState
+from flows.model import Flow
+
+MAX_AUTOMATIC_STEPS = 50  # info and branch steps in a row; more means a loop in the flow
+STUCK_AFTER = 2  # re-prompts on one question before the bot offers a human
+PROBLEM_TEXTS = {
+    "not_understood": texts.NOT_UNDERSTOOD, "empty": texts.EMPTY, "too_short": texts.TOO_SHORT,
+    "too_long": texts.TOO_LONG, "bad_email": texts.BAD_EMAIL, "bad_phone": texts.BAD_PHONE,
+}
+VISUAL_MEDIA = {"image", "video", "file", "reel", "ig_reel", "post", "ig_post"}
+
+
+class FlowLoopError(RuntimeError):
+    """A flow moved through too many steps without asking anything."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Values from outside the engine that texts may mention."""
+
+    retention_days: int = 180
+
+
+def step(state: ConversationState, event: Input, flow: Flow, context: Context = Context()) -> Outcome:
+    """Process one user input and return what happens next."""
+    if state.paused:
+        return Outcome(state)  # an advisor has the conversation; the handler keeps the message
+    state = _detect_locale(state, event)
+    command = commands.command_for(event)
+    if command:
+        return _run_command(command, state, flow, context)
+    if not state.in_intake:
+        return _outside_intake(state, event, flow, context)
+    if isinstance(event, Media):
+        return _media(state, event, flow, context)
+    if isinstance(event, Postback):
+        return _reprompt(state, flow, context, "not_understood")
+    return _answer(state, event, flow, context)
+
+
+def start(state: ConversationState, flow: Flow, context: Context, lead: tuple[Reply, ...] = ()) -> Outcome:
+    """Begin the flow from its first step with no answers."""
+    fresh = ConversationState(flow_id=flow.id, flow_version=flow.version, locale=state.locale,
+                              locale_chosen=state.locale_chosen, case_reference=None)
+    outcome = _enter(fresh, flow.start, flow, context)
+    return Outcome(outcome.state, lead + outcome.replies, (outputs.INTAKE_STARTED, *outcome.effects))
+
+
+def _detect_locale(state: ConversationState, event: Input) -> ConversationState:
+    """Guess the language from the very first message, unless the user chose one."""
+    if state.locale_chosen or state.in_intake or state.completed or not isinstance(event, Text):
+        return state
+    return state.update(locale=guess_locale(event.text) or state.locale)
+
+
+def _run_command(command: str, state: ConversationState, flow: Flow, context: Context) -> Outcome:
+    """Carry out a global command."""
+    locale = state.locale
+    if command == commands.RESTART:
+        return start(state, flow, context, (say(texts.RESTARTING, locale),))
+    if command in (commands.ENGLISH, commands.DUTCH):
+        state = state.update(locale="en" if command == commands.ENGLISH else "nl", locale_chosen=True)
+        return _with_question(state, flow, context, say(texts.LANGUAGE_SET, state.locale))
+    if command == commands.HELP:
+        return _with_question(state, flow, context, say(texts.HELP, locale))
+    lead = (say(texts.ADVISOR_REQUESTED, locale),)
+    if state.in_intake:
+        lead += (say(texts.ADVISOR_CONTINUE, locale),)
+    outcome = _with_question(state, flow, context, *lead)
+    return Outcome(outcome.state, outcome.replies, (outputs.HUMAN_REQUESTED,))
+
+
+def _with_question(state: ConversationState, flow: Flow, context: Context, *lead: Reply) -> Outcome:
+    """Return the lead replies followed by the pending question, if there is one."""
+    if not state.in_intake:
+        return Outcome(state, lead)
+    question = step_reply(flow.step(state.step), state.answers, state.locale, vars(context))
+    return Outcome(state, (*lead, question))
+
+
+def _outside_intake(state: ConversationState, event: Input, flow: Flow, context: Context) -> Outcome:
+    """Answer a user who is not in an intake: start one, or acknowledge a finished one."""
+    if isinstance(event, Postback) and event.payload == GET_STARTED or not state.completed:
+        return start(state, flow, context)
+    if state.case_reference:
+        return Outcome(state, (say(texts.AFTER_COMPLETION, state.locale, case_reference=state.case_reference),))
+    return Outcome(state, (say(texts.AFTER_DECLINE, state.locale),))
+
+
+def _media(state: ConversationState, event: Media, flow: Flow, context: Context) -> Outcome:
+    """Warn about pictures, thank for stickers, and ask the current question again."""
+    if VISUAL_MEDIA & set(event.kinds):
+        lead = texts.NO_PICTURES
+    elif "location" in event.kinds:
+        lead = texts.NO_LOCATION
+    else:
+        lead = texts.TEXT_ONLY
+    return _with_question(state, flow, context, say(lead, state.locale))
+
+
+def _reprompt(state: ConversationState, flow: Flow, context: Context, problem: str) -> Outcome:
+    """Explain what did not fit and ask the same question again."""
+    current = flow.step(state.step)
+    lead = [say(PROBLEM_TEXTS[problem], state.locale, limit=current.validate.max_length)]
+    state = state.update(reprompts=state.reprompts + 1)
+    if state.reprompts > STUCK_AFTER:
+        lead.append(say(texts.STILL_STUCK, state.locale))
+    return _with_question(state, flow, context, *lead)
+
+
+def _answer(state: ConversationState, event: Text, flow: Flow, context: Context) -> Outcome:
+    """Store a fitting answer and move on, or re-prompt."""
+    current = flow.step(state.step)
+    found: Match = match_choice(current, event) if current.type == "choice" else match_text(current, event)
+    if found.value is None:
+        return _reprompt(state, flow, context, found.problem or "not_understood")
+    state = state.with_answer(current.answer, found.value)
+    option = current.option(found.value)
+    effects = (outputs.FLAGGED,) if option and option.flags else ()
+    outcome = _advance(state, current.id, flow, context)
+    return Outcome(outcome.state, outcome.replies, effects + outcome.effects)
+
+
+def _advance(state: ConversationState, from_step: str, flow: Flow, context: Context) -> Outcome:
+    """Move past a step and enter the next one."""
+    target = next_step(flow, from_step, state.answers)
+    if target is None:
+        return Outcome(state.update(step=None))
+    return _enter(state, target, flow, context)
+
+
+def _enter(state: ConversationState, step_id: str, flow: Flow, context: Context) -> Outcome:
+    """Run steps from `step_id` until one waits for the user or the flow ends."""
+    replies: list[Reply] = []
+    for _ in range(MAX_AUTOMATIC_STEPS):
+        current = flow.step(step_id)
+        if current.type != "branch":
+            replies.append(step_reply(current, state.answers, state.locale, vars(context)))
+        if current.waits:
+            return Outcome(state.update(step=step_id, flow_version=flow.version), tuple(replies))
+        if current.type == "end":
+            return _finish(state, current.creates_case, current.sends_links, flow, replies)
+        step_id = next_step(flow, step_id, state.answers) or ""
+        if not step_id:
+            return _finish(state, False, False, flow, replies)
+    raise FlowLoopError(f"flow {flow.id} v{flow.version} loops without a question near step {step_id}")
+
+
+def _finish(state: ConversationState, creates_case: bool, sends_links: bool, flow: Flow,
+            replies: list[Reply]) -> Outcome:
+    """End the intake: mark it completed and add the links that fit."""
+    category = summarise(flow, state.answers).category
+    links = links_reply(flow, category, state.locale) if sends_links else None
+    effects = (outputs.CASE_COMPLETED,) if creates_case else ()
+    done = state.update(step=None, completed=True)
+    return Outcome(done, tuple(replies) + ((links,) if links else ()), effects)
+

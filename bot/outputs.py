@@ -1,0 +1,38 @@
+"""What the engine returns: replies to send and effects for the handlers to carry out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.state import ConversationState
+
+
+@dataclass(frozen=True)
+class QuickReply:
+    """A quick-reply button."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to the user."""
+
+    text: str
+    quick_replies: tuple[QuickReply, ...] = ()
+
+
+# Effects are plain names: the handler layer decides what each one means for storage.
+CASE_COMPLETED = "case_completed"  # an end step that stores a case was reached
+HUMAN_REQUESTED = "human_requested"  # the user asked for an advisor
+FLAGGED = "flagged"  # an answer raised a safety flag (danger, sextortion, ...)
+INTAKE_STARTED = "intake_started"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one engine step."""
+
+    state: ConversationState
+    replies: tuple[Reply, ...] = ()
+    effects: tuple[str, ...] = ()

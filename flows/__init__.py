@@ -1,0 +1,1 @@
+"""Flow definitions (YAML) and the loader that turns them into checked, frozen values."""

@@ -1,0 +1,369 @@
+"""Turn a YAML flow file into a checked Flow, collecting every problem with its line and column."""
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from flows.graph import check_graph
+from flows.model import (
+    CASE_FIELDS,
+    LOCALES,
+    PLACEHOLDERS,
+    SAFETY_CATEGORIES,
+    STEP_TYPES,
+    BranchCase,
+    Flow,
+    Link,
+    Option,
+    Step,
+    Texts,
+    Validation,
+    Variant,
+)
+
+MAX_QUICK_REPLIES = 13
+MAX_TITLE = 20
+MAX_TEXT = 2000
+STEP_KEYS = {
+    "choice": {"text", "options", "next", "answer", "allow_text", "case_field", "variants"},
+    "text": {"text", "next", "answer", "validate", "case_field", "variants"},
+    "info": {"text", "next", "variants"},
+    "branch": {"on", "cases", "default"},
+    "end": {"text", "case", "links", "variants"},
+}
+OPTION_KEYS = {"value", "title", "next", "flags", "urgency", "synonyms"}
+VALIDATE_KINDS = ("any", "email", "phone")
+ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a flow file, where it is."""
+
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.message}"
+
+
+class FlowError(Exception):
+    """A flow file has problems; `problems` lists all of them."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
+        super().__init__(f"{source}: " + "; ".join(map(str, self.problems)))
+
+
+class _Node(dict):
+    """A YAML mapping that remembers where it and each of its keys stand."""
+
+    line = 0
+    column = 0
+    key_marks: dict[str, tuple[int, int]]
+
+    def where(self, key: str | None = None) -> tuple[int, int]:
+        """Return (line, column) of a key, or of the mapping itself."""
+        return self.key_marks.get(key, (self.line, self.column)) if key else (self.line, self.column)
+
+
+class _LocatingLoader(yaml.SafeLoader):
+    """A safe loader whose mappings carry 1-based line and column numbers."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Node:  # type: ignore[override]
+        mapping = _Node(super().construct_mapping(node, deep=True))
+        mapping.line, mapping.column = node.start_mark.line + 1, node.start_mark.column + 1
+        mapping.key_marks = {
+            str(k.value): (k.start_mark.line + 1, k.start_mark.column + 1) for k, _ in node.value
+        }
+        return mapping
+
+
+_LocatingLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LocatingLoader.construct_mapping
+)
+# YAML 1.2 scalars: admins write `on:`, `yes`, `no` and `12_15` and mean the words, not a boolean or 1215
+_LocatingLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_LocatingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                      list("tTfF"))
+_LocatingLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def load_flow_file(path: str | Path) -> Flow:
+    """Read and check one flow file; raise FlowError listing every problem."""
+    path = Path(path)
+    return load_flow_text(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def load_flow_text(text: str, source: str = "<flow>") -> Flow:
+    """Parse and check flow YAML; raise FlowError listing every problem."""
+    try:
+        data = yaml.load(text, Loader=_LocatingLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise FlowError(source, [Problem(line, col, f"YAML syntax: {exc.problem}")]) from exc
+    checker = _Checker()
+    flow = checker.flow(data)
+    if flow is not None:
+        checker.problems.extend(check_graph(flow, data))
+    if checker.problems or flow is None:
+        raise FlowError(source, checker.problems or [Problem(1, 1, "the file holds no flow")])
+    return flow
+
+
+class _Checker:
+    """Build model values from loaded YAML while collecting problems."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def report(self, node: Any, key: str | None, message: str) -> None:
+        """Record a problem at a key of a mapping (or at the mapping)."""
+        line, col = node.where(key) if isinstance(node, _Node) else (1, 1)
+        self.problems.append(Problem(line, col, message))
+
+    def flow(self, data: Any) -> Flow | None:
+        """Check the top level and every step."""
+        if not isinstance(data, _Node):
+            self.report(data, None, "the file must be a mapping with id, version, start and steps")
+            return None
+        self.unknown_keys(data, {"id", "version", "start", "steps", "links", "link_sets"}, "flow")
+        for key in ("id", "version", "start", "steps"):
+            if key not in data:
+                self.report(data, None, f"missing '{key}'")
+        if not isinstance(data.get("version", 1), int):
+            self.report(data, "version", "version must be a whole number")
+        steps = self.steps(data.get("steps"), data)
+        links = self.links(data.get("links") or [], data)
+        link_sets = self.link_sets(data.get("link_sets") or {}, data, links)
+        return Flow(
+            id=str(data.get("id", "")), version=int(data.get("version", 0) or 0),
+            start=str(data.get("start", "")), steps=MappingProxyType(steps),
+            links=MappingProxyType(links), link_sets=MappingProxyType(link_sets),
+        )
+
+    def unknown_keys(self, node: _Node, allowed: set[str], what: str) -> None:
+        """Report keys a mapping must not have."""
+        for key in node:
+            if key not in allowed:
+                self.report(node, key, f"unknown field '{key}' in {what}")
+
+    def steps(self, raw: Any, parent: _Node) -> dict[str, Step]:
+        """Check the list of steps; duplicates are reported, the first one kept."""
+        if not isinstance(raw, list) or not raw:
+            self.report(parent, "steps", "steps must be a non-empty list")
+            return {}
+        steps: dict[str, Step] = {}
+        for node in raw:
+            step = self.step(node)
+            if step is None:
+                continue
+            if step.id in steps:
+                self.report(node, "id", f"duplicate step id '{step.id}'")
+            else:
+                steps[step.id] = step
+        return steps
+
+    def step(self, node: Any) -> Step | None:
+        """Check one step mapping and build its Step."""
+        if not isinstance(node, _Node):
+            self.report(node, None, "each step must be a mapping")
+            return None
+        step_id, kind = str(node.get("id", "")), node.get("type")
+        if not ID_PATTERN.match(step_id):
+            self.report(node, "id" if "id" in node else None, f"invalid or missing step id '{step_id}'")
+        if kind not in STEP_TYPES:
+            self.report(node, "type" if "type" in node else None,
+                        f"step '{step_id}': unknown step type '{kind}' (use one of {', '.join(STEP_TYPES)})")
+            return None
+        self.unknown_keys(node, STEP_KEYS[kind] | {"id", "type"}, f"{kind} step '{step_id}'")
+        return Step(
+            id=step_id, type=kind, text=self.step_text(node, kind), next=self.optional_id(node, "next"),
+            answer=str(node.get("answer", step_id)), options=self.options(node, kind),
+            allow_text=bool(node.get("allow_text", False)), case_field=self.case_field(node),
+            validate=self.validation(node), variants=self.variants(node),
+            on=node.get("on"), cases=self.cases(node), default=self.optional_id(node, "default"),
+            creates_case=bool(node.get("case", True)), sends_links=bool(node.get("links", True)),
+        )
+
+    def step_text(self, node: _Node, kind: str) -> Texts | None:
+        """Check the text of a step that sends one."""
+        if kind == "branch":
+            return None
+        if "text" not in node:
+            self.report(node, None, f"step '{node.get('id')}' needs a text in nl and en")
+            return None
+        return self.texts(node, "text", MAX_TEXT, allow_reference=kind == "end")
+
+    def texts(self, node: _Node, key: str, limit: int, allow_reference: bool = False) -> Texts | None:
+        """Check a {nl, en} text: both present, within the limit, known placeholders."""
+        raw = node.get(key)
+        if not isinstance(raw, _Node):
+            self.report(node, key, f"'{key}' must have a text for each of: {', '.join(LOCALES)}")
+            return None
+        self.unknown_keys(raw, set(LOCALES), f"'{key}'")
+        for locale in LOCALES:
+            value = raw.get(locale)
+            if not isinstance(value, str) or not value.strip():
+                self.report(raw, locale if locale in raw else None, f"'{key}' has no {locale} text")
+            elif len(value) > limit:
+                self.report(raw, locale, f"'{key}' ({locale}) is {len(value)} characters; the limit is {limit}")
+            else:
+                self.placeholders(raw, locale, value, allow_reference)
+        return Texts(nl=str(raw.get("nl", "")), en=str(raw.get("en", "")))
+
+    def placeholders(self, node: _Node, key: str, value: str, allow_reference: bool) -> None:
+        """Report placeholders the bot cannot fill."""
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError:
+            self.report(node, key, "unbalanced { or } (write {{ or }} for a literal brace)")
+            return
+        for name in sorted(names):
+            if name not in PLACEHOLDERS:
+                self.report(node, key, f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")
+            elif name == "case_reference" and not allow_reference:
+                self.report(node, key, "{case_reference} is only known in an end step")
+
+    def optional_id(self, node: _Node, key: str) -> str | None:
+        """Return a step reference, reporting a non-string one."""
+        value = node.get(key)
+        if value is not None and not isinstance(value, str):
+            self.report(node, key, f"'{key}' must be a step id")
+            return None
+        return value
+
+    def options(self, node: _Node, kind: str) -> tuple[Option, ...]:
+        """Check the quick-reply options of a choice step."""
+        if kind != "choice":
+            return ()
+        raw = node.get("options")
+        if not isinstance(raw, list) or not raw:
+            self.report(node, "options" if "options" in node else None, "a choice step needs options")
+            return ()
+        if len(raw) > MAX_QUICK_REPLIES:
+            self.report(node, "options", f"{len(raw)} options; Messenger allows at most {MAX_QUICK_REPLIES}")
+        seen: set[str] = set()
+        options = []
+        for item in raw:
+            option = self.option(item)
+            if option and option.value in seen:
+                self.report(item, "value", f"duplicate option value '{option.value}'")
+            elif option:
+                seen.add(option.value)
+                options.append(option)
+        return tuple(options)
+
+    def option(self, node: Any) -> Option | None:
+        """Check one option."""
+        if not isinstance(node, _Node) or "value" not in node:
+            self.report(node, None, "each option needs a value and a title")
+            return None
+        self.unknown_keys(node, OPTION_KEYS, "option")
+        title = self.texts(node, "title", MAX_TITLE)
+        flags = tuple(node.get("flags") or ())
+        for flag in flags:
+            if flag not in SAFETY_CATEGORIES:
+                self.report(node, "flags", f"unknown safety category '{flag}'")
+        if node.get("urgency") not in (None, "urgent", "normal"):
+            self.report(node, "urgency", "urgency must be 'urgent' or 'normal'")
+        synonyms = node.get("synonyms") or {}
+        words = tuple(str(w) for locale in LOCALES for w in (synonyms.get(locale) or ()))
+        return Option(
+            value=str(node["value"]), title=title or Texts("", ""), next=self.optional_id(node, "next"),
+            flags=flags, urgency=node.get("urgency"), synonyms=words,
+        )
+
+    def case_field(self, node: _Node) -> str | None:
+        """Check that a case_field names a case column."""
+        value = node.get("case_field")
+        if value is not None and value not in CASE_FIELDS:
+            self.report(node, "case_field", f"unknown case_field '{value}' (use one of {', '.join(CASE_FIELDS)})")
+        return value
+
+    def validation(self, node: _Node) -> Validation:
+        """Check the validate mapping of a text step."""
+        raw = node.get("validate")
+        if raw is None:
+            return Validation()
+        if not isinstance(raw, _Node):
+            self.report(node, "validate", "validate must be a mapping")
+            return Validation()
+        self.unknown_keys(raw, {"kind", "min_length", "max_length"}, "validate")
+        kind = raw.get("kind", "any")
+        if kind not in VALIDATE_KINDS:
+            self.report(raw, "kind", f"unknown kind '{kind}' (use one of {', '.join(VALIDATE_KINDS)})")
+        low, high = raw.get("min_length", 1), raw.get("max_length", MAX_TEXT)
+        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
+            self.report(raw, None, "min_length and max_length must be whole numbers, min <= max")
+            low, high = 1, MAX_TEXT
+        return Validation(kind=str(kind), min_length=low, max_length=high)
+
+    def variants(self, node: _Node) -> tuple[Variant, ...]:
+        """Check the alternative wordings of a step."""
+        variants = []
+        for item in node.get("variants") or ():
+            if not isinstance(item, _Node) or not isinstance(item.get("when"), dict):
+                self.report(item if isinstance(item, _Node) else node, None, "a variant needs 'when' and 'text'")
+                continue
+            text = self.texts(item, "text", MAX_TEXT, allow_reference=node.get("type") == "end")
+            when = {str(k): str(v) for k, v in item["when"].items()}
+            if text:
+                variants.append(Variant(when=MappingProxyType(when), text=text))
+        return tuple(variants)
+
+    def cases(self, node: _Node) -> tuple[BranchCase, ...]:
+        """Check the cases of a branch step."""
+        if node.get("type") != "branch":
+            return ()
+        if not node.get("on"):
+            self.report(node, None, f"branch '{node.get('id')}' needs 'on' (an answer key)")
+        cases = []
+        for item in node.get("cases") or ():
+            if not isinstance(item, _Node) or "when" not in item or "next" not in item:
+                self.report(item if isinstance(item, _Node) else node, None, "a branch case needs 'when' and 'next'")
+                continue
+            values = item["when"] if isinstance(item["when"], list) else [item["when"]]
+            cases.append(BranchCase(values=tuple(str(v) for v in values), next=str(item["next"])))
+        if "default" not in node:
+            self.report(node, None, f"branch '{node.get('id')}' needs a 'default' step")
+        return tuple(cases)
+
+    def links(self, raw: Any, parent: _Node) -> dict[str, Link]:
+        """Check the list of useful links."""
+        links: dict[str, Link] = {}
+        for node in raw if isinstance(raw, list) else ():
+            if not isinstance(node, _Node) or not {"id", "title", "url"} <= set(node):
+                self.report(node if isinstance(node, _Node) else parent, None, "a link needs id, title and url")
+                continue
+            if not str(node["url"]).startswith("https://"):
+                self.report(node, "url", "link urls must start with https://")
+            title = self.texts(node, "title", 80)
+            links[str(node["id"])] = Link(id=str(node["id"]), title=title or Texts("", ""), url=str(node["url"]))
+        return links
+
+    def link_sets(self, raw: Any, parent: _Node, links: dict[str, Link]) -> dict[str, tuple[str, ...]]:
+        """Check that link sets name existing links."""
+        if not isinstance(raw, _Node):
+            self.report(parent, "link_sets", "link_sets must map a category to a list of link ids")
+            return {}
+        sets = {}
+        for category, ids in raw.items():
+            ids = tuple(str(i) for i in ids or ())
+            for link_id in ids:
+                if link_id not in links:
+                    self.report(raw, category, f"link set '{category}' names unknown link '{link_id}'")
+            sets[str(category)] = tuple(i for i in ids if i in links)
+        return sets

@@ -1,0 +1,116 @@
+"""Handle one webhook event inside one transaction: de-duplicate, lock, run the engine, store, queue replies."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot import engine, outputs
+from bot.case import summarise
+from bot.inputs import GET_STARTED, Postback
+from bot.outputs import Outcome
+from flows.model import Flow
+from flows.registry import FlowRegistry
+from handlers.messenger import Event, send_bodies, typing_body
+from storage import cases, conversations, events, outbox, transcript
+from storage.models import Case, Contact, Conversation
+
+log = logging.getLogger(__name__)
+ENGINE_KINDS = ("message", "postback", "referral")
+STORED_KINDS = ENGINE_KINDS + ("standby", "edit")
+CASE_EFFECTS = {outputs.CASE_COMPLETED, outputs.HUMAN_REQUESTED, outputs.FLAGGED}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What handling an event needs besides the session: the flows and a few settings."""
+
+    flows: FlowRegistry
+    case_prefix: str
+    context: engine.Context
+
+
+def handle_event(session: Session, intake: Intake, event: Event, now: datetime) -> int:
+    """Process one event; return how many Send API requests it queued (0 for a duplicate)."""
+    if event.kind not in STORED_KINDS or not event.sender:
+        return 0
+    if event.key and not events.claim_event(session, event.key, now):
+        log.info("duplicate %s event skipped", event.kind)
+        return 0
+    contact = conversations.lock_contact(session, event.sender, now)
+    contact.last_inbound_at = now
+    flow = intake.flows.current()
+    row = conversations.load_conversation(session, contact, flow.id, flow.version)
+    flow = _flow_for(intake.flows, row, flow)
+    if event.referral:
+        row.referral = event.referral
+    case = cases.case_by_id(session, row.case_id)
+    if event.kind != "referral":
+        transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="in",
+                          kind=event.transcript_kind, text=event.text, mid=event.mid, now=now)
+    event_input = event.input
+    if event.kind == "referral":  # opening the thread from an m.me link starts an intake if none runs
+        event_input = Postback(GET_STARTED) if row.step is None and not row.completed else None
+    if event_input is None or event.kind not in ENGINE_KINDS:
+        return 0
+    state = conversations.to_state(row, case.reference if case else None)
+    outcome = engine.step(state, event_input, flow, intake.context)
+    conversations.save_state(row, outcome.state)
+    case = _apply_effects(session, intake, flow, contact, row, case, outcome, now)
+    return _queue_replies(session, contact, case, outcome, now)
+
+
+def _flow_for(flows: FlowRegistry, row: Conversation, current: Flow) -> Flow:
+    """Keep a running intake on the flow version it started with, when that version is still loaded."""
+    pinned = flows.get(row.flow_id, row.flow_version)
+    if pinned is not None and row.step is not None:
+        return pinned
+    if row.step is not None and row.step not in current.steps:
+        row.step = None  # the step is gone from the new version: start again rather than fail
+    return current
+
+
+def _apply_effects(session: Session, intake: Intake, flow: Flow, contact: Contact, row: Conversation,
+                   case: Case | None, outcome: Outcome, now: datetime) -> Case | None:
+    """Open, update or detach the case as the engine's effects say."""
+    effects = set(outcome.effects)
+    if outputs.INTAKE_STARTED in effects:
+        case = None  # a new intake becomes a new case; the old one keeps its transcript
+        row.case_id, row.intake_started_at = None, now
+    if case is None and effects & CASE_EFFECTS:
+        case = cases.open_case(session, prefix=intake.case_prefix, contact_id=contact.id, flow_id=flow.id,
+                               flow_version=flow.version, referral=row.referral, now=now)
+        row.case_id = case.id
+        transcript.attach_to_case(session, contact.id, case.id, row.intake_started_at)
+        log.info("case %s opened", case.reference)
+    if case is None:
+        return None
+    if row.step is not None or outputs.CASE_COMPLETED in effects:
+        cases.apply_fields(session, case, summarise(flow, outcome.state.answers), dict(outcome.state.answers),
+                           source=f"answer:{flow.id}", now=now)
+    if outputs.HUMAN_REQUESTED in effects:
+        case.needs_human = True
+        log.info("case %s: advisor requested", case.reference)
+    if outputs.CASE_COMPLETED in effects:
+        case.intake_complete, case.completed_at = True, now
+        log.info("case %s: intake completed", case.reference)
+    return case
+
+
+def _queue_replies(session: Session, contact: Contact, case: Case | None, outcome: Outcome, now: datetime) -> int:
+    """Write the replies to the transcript and the outbox, typing indicator first."""
+    if not outcome.replies:
+        return 0
+    reference = case.reference if case else ""
+    bodies = [typing_body(contact.psid)]
+    for reply in outcome.replies:
+        text = reply.text.replace("{case_reference}", reference)
+        reply = outputs.Reply(text, reply.quick_replies)
+        transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="out",
+                          kind="text", text=text, mid=None, now=now)
+        bodies += send_bodies(contact.psid, reply)
+    for body in bodies:
+        outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now)
+    return len(bodies)

@@ -1,0 +1,185 @@
+"""Messenger webhook JSON -> typed events, and bot replies -> Send API bodies. No I/O here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.inputs import Input, Media, Postback, Text
+from bot.outputs import Reply
+
+MAX_TEXT = 2000  # Send API limit on message.text
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_TITLE = 20
+IGNORED_KINDS = ("delivery", "read", "reaction", "optin", "policy_enforcement", "account_linking",
+                 "pass_thread_control", "take_thread_control", "request_thread_control", "app_roles")
+
+
+class BadEvent(ValueError):
+    """A messaging item is missing what it needs; it is skipped, the rest of the batch goes on."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One messaging item, reduced to what the bot uses."""
+
+    kind: str  # message, postback, referral, echo, standby, edit, or one of IGNORED_KINDS, or unknown
+    sender: str | None
+    timestamp: int  # epoch milliseconds
+    key: str | None = None  # de-duplication key for events that reach the engine
+    input: Input | None = None
+    transcript_kind: str = ""
+    text: str | None = None
+    mid: str | None = None
+    referral: str | None = None
+
+
+def iter_items(body: Any) -> list[tuple[str, Any]]:
+    """Return (channel, item) for every messaging and standby item of every entry."""
+    if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
+        raise BadEvent("body has no entry list")
+    items = []
+    for entry in body["entry"]:
+        if not isinstance(entry, dict):
+            continue
+        for channel in ("messaging", "standby"):
+            found = entry.get(channel)
+            items += [(channel, item) for item in found] if isinstance(found, list) else []
+    return items
+
+
+def parse_item(channel: str, item: Any) -> Event:
+    """Turn one messaging item into an Event; raise BadEvent when it is unusable."""
+    if not isinstance(item, dict):
+        raise BadEvent("messaging item is not an object")
+    sender = _id(item.get("sender"))
+    timestamp = _millis(item.get("timestamp") or (item.get("delivery") or {}).get("watermark"))
+    if channel == "standby":
+        return _standby(item, sender, timestamp)
+    if isinstance(item.get("message"), dict):
+        return _message(item["message"], sender, timestamp)
+    if isinstance(item.get("postback"), dict):
+        return _postback(item["postback"], sender, timestamp)
+    if isinstance(item.get("referral"), dict):
+        ref = _text(item["referral"].get("ref"))
+        return Event("referral", _need(sender), timestamp, referral=ref[:200] if ref else None)
+    if isinstance(item.get("message_edit"), dict):
+        edit = item["message_edit"]
+        return Event("edit", _need(sender), timestamp, transcript_kind="edit", text=_text(edit.get("text")),
+                     mid=_text(edit.get("mid")))
+    kind = next((k for k in IGNORED_KINDS if k in item), None)
+    return Event(kind or "unknown", sender, timestamp)
+
+
+def _message(message: dict[str, Any], sender: str | None, timestamp: int) -> Event:
+    """Parse a message: text, quick-reply tap, or attachments."""
+    if message.get("is_echo"):
+        return Event("echo", sender, timestamp, mid=_text(message.get("mid")))
+    mid = _text(message.get("mid"))
+    if not mid:
+        raise BadEvent("message without mid")
+    text = _text(message.get("text")) or ""
+    payload = _text((message.get("quick_reply") or {}).get("payload")) if isinstance(
+        message.get("quick_reply"), dict) else None
+    kinds = attachment_kinds(message.get("attachments"))
+    if payload is not None:
+        event_input: Input = Text(text, payload)
+        kind = "quick_reply"
+    elif text.strip() or not kinds:
+        event_input, kind = Text(text), "text"
+    else:
+        event_input, kind = Media(kinds), "attachment:" + ",".join(kinds)
+    return Event("message", _need(sender), timestamp, key=f"mid:{mid}", input=event_input,
+                 transcript_kind=kind, text=text or None, mid=mid)
+
+
+def _postback(postback: dict[str, Any], sender: str | None, timestamp: int) -> Event:
+    """Parse a button or menu tap; it has no reliable mid, so sender and time identify it."""
+    sender = _need(sender)
+    payload = _text(postback.get("payload")) or ""
+    referral = postback.get("referral") if isinstance(postback.get("referral"), dict) else {}
+    ref = _text(referral.get("ref"))
+    return Event("postback", sender, timestamp, key=f"postback:{sender}:{timestamp}",
+                 input=Postback(payload, _text(postback.get("title")) or ""), transcript_kind="postback",
+                 text=_text(postback.get("title")), mid=_text(postback.get("mid")),
+                 referral=ref[:200] if ref else None)
+
+
+def _standby(item: dict[str, Any], sender: str | None, timestamp: int) -> Event:
+    """Another app (such as the Page Inbox) owns the thread: keep the message, never answer it."""
+    message = item.get("message") if isinstance(item.get("message"), dict) else {}
+    if message.get("is_echo") or not message:
+        return Event("standby", sender, timestamp)
+    kinds = attachment_kinds(message.get("attachments"))
+    mid = _text(message.get("mid"))
+    return Event("standby", _need(sender), timestamp, key=f"mid:{mid}" if mid else None,
+                 transcript_kind="text" if not kinds else "attachment:" + ",".join(kinds),
+                 text=_text(message.get("text")), mid=mid)
+
+
+def attachment_kinds(attachments: Any) -> tuple[str, ...]:
+    """Return the attachment kinds, once each; a sticker's duplicate image item counts as the sticker."""
+    kinds: list[str] = []
+    for item in attachments if isinstance(attachments, list) else ():
+        if not isinstance(item, dict):
+            continue
+        payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
+        kind = "sticker" if "sticker_id" in payload else str(item.get("type") or "unknown")[:20]
+        if kind not in kinds:
+            kinds.append(kind)
+    return tuple(kinds)
+
+
+def _id(party: Any) -> str | None:
+    """Return sender.id (or user_ref) as a string."""
+    if not isinstance(party, dict):
+        return None
+    value = party.get("id") or party.get("user_ref")
+    return str(value)[:64] if isinstance(value, (str, int)) and str(value) else None
+
+
+def _need(sender: str | None) -> str:
+    """Return the sender id, or refuse the event when there is none."""
+    if not sender:
+        raise BadEvent("event without sender id")
+    return sender
+
+
+def _text(value: Any) -> str | None:
+    """Return a string field, or None for anything else."""
+    return value if isinstance(value, str) else None
+
+
+def _millis(value: Any) -> int:
+    """Return a timestamp in milliseconds; some Meta samples use seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return int(value * 1000) if value < 100_000_000_000 else int(value)
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split text into parts of at most `limit` characters, at a paragraph, line or word where possible."""
+    parts = []
+    while len(text) > limit:
+        cut = max(text.rfind(sep, 0, limit + 1) for sep in ("\n\n", "\n", ". ", " "))
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return parts + [text] if text else parts
+
+
+def send_bodies(recipient: str, reply: Reply) -> list[dict[str, Any]]:
+    """Return the Send API bodies for one reply; quick replies go with its last part."""
+    parts = split_text(reply.text) or [" "]
+    bodies = [{"recipient": {"id": recipient}, "messaging_type": "RESPONSE", "message": {"text": part}}
+              for part in parts]
+    if reply.quick_replies:
+        bodies[-1]["message"]["quick_replies"] = [
+            {"content_type": "text", "title": q.title[:MAX_QUICK_REPLY_TITLE], "payload": q.payload[:1000]}
+            for q in reply.quick_replies[:MAX_QUICK_REPLIES]
+        ]
+    return bodies
+
+
+def typing_body(recipient: str) -> dict[str, Any]:
+    """Return the typing-indicator request for a recipient."""
+    return {"recipient": {"id": recipient}, "sender_action": "typing_on"}

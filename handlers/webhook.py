@@ -1,0 +1,52 @@
+"""The Messenger webhook: the verification handshake and event delivery. Thin: verify, parse, hand over."""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from flask.typing import ResponseReturnValue
+
+from handlers.messenger import BadEvent, iter_items, parse_item
+from handlers.signature import verify_signature
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhook", __name__)
+
+
+@bp.get("/webhook")
+def verify() -> ResponseReturnValue:
+    """Answer Meta's subscription handshake with the challenge when the verify token matches."""
+    token = current_app.extensions["intake"].settings.verify_token
+    if (request.args.get("hub.mode") == "subscribe" and token
+            and request.args.get("hub.verify_token") == token and request.args.get("hub.challenge")):
+        return Response(request.args["hub.challenge"], mimetype="text/plain")
+    log.warning("webhook verification refused")
+    return Response("verification failed", status=403, mimetype="text/plain")
+
+
+@bp.post("/webhook")
+def receive() -> ResponseReturnValue:
+    """Check the signature, then process each event in its own transaction; answer 200 quickly."""
+    services = current_app.extensions["intake"]
+    raw = request.get_data(cache=True)
+    if not verify_signature(raw, request.headers.get("X-Hub-Signature-256"), services.settings.app_secret):
+        log.warning("webhook refused: missing or wrong X-Hub-Signature-256")
+        return Response("bad signature", status=403, mimetype="text/plain")
+    try:
+        body = json.loads(raw)
+        items = iter_items(body)
+    except (ValueError, BadEvent) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        log.warning("webhook body refused: %s", type(exc).__name__)
+        return Response("bad request", status=400, mimetype="text/plain")
+    if body.get("object") != "page":
+        log.info("webhook object %r ignored", body.get("object"))
+        return Response("EVENT_RECEIVED", mimetype="text/plain")
+    events = []
+    for channel, item in items:
+        try:
+            events.append(parse_item(channel, item))
+        except BadEvent as exc:
+            log.warning("webhook event skipped: %s", exc)
+    services.process(sorted(events, key=lambda e: e.timestamp))  # Meta may deliver a backlog out of order
+    return Response("EVENT_RECEIVED", mimetype="text/plain")

@@ -1,0 +1,1 @@
+"""Database models, repository functions (they never commit) and Alembic migrations."""

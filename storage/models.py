@@ -1,0 +1,156 @@
+"""Typed SQLAlchemy mappings. The Alembic migrations are the schema's source of truth; keep both in step."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonColumn = JSON().with_variant(JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only auto-increments INTEGER keys
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC, also on SQLite (which stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JsonColumn}
+
+
+class Contact(Base):
+    """A Messenger user, known only by the page-scoped id (PSID)."""
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    psid: Mapped[str] = mapped_column(String(64), unique=True)
+    locale: Mapped[str] = mapped_column(String(8), default="nl")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_inbound_at: Mapped[datetime | None]
+
+
+class Conversation(Base):
+    """The engine state of one contact's conversation."""
+
+    __tablename__ = "conversations"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), unique=True)
+    flow_id: Mapped[str] = mapped_column(String(64))
+    flow_version: Mapped[int]
+    step: Mapped[str | None] = mapped_column(String(64))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    locale: Mapped[str] = mapped_column(String(8), default="nl")
+    locale_chosen: Mapped[bool] = mapped_column(default=False)
+    completed: Mapped[bool] = mapped_column(default=False)
+    paused: Mapped[bool] = mapped_column(default=False)
+    reprompts: Mapped[int] = mapped_column(default=0)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    referral: Mapped[str | None] = mapped_column(String(200))  # the m.me ref the user came in with
+    intake_started_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Case(Base):
+    """A report, with a reference like IDA-2026-00042."""
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("year", "number"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    year: Mapped[int]
+    number: Mapped[int]
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    flow_id: Mapped[str] = mapped_column(String(64))
+    flow_version: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    category: Mapped[str | None] = mapped_column(String(40), index=True)
+    urgency: Mapped[str] = mapped_column(String(10), default="normal")
+    contact_method: Mapped[str | None] = mapped_column(String(20))
+    needs_human: Mapped[bool] = mapped_column(default=False)
+    intake_complete: Mapped[bool] = mapped_column(default=False)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    referral: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class CaseFlag(Base):
+    """A safety flag on a case (danger, sextortion, ...) and what raised it."""
+
+    __tablename__ = "case_flags"
+    __table_args__ = (UniqueConstraint("case_id", "category"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseSequence(Base):
+    """The last case number handed out in a year."""
+
+    __tablename__ = "case_sequences"
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_number: Mapped[int]
+
+
+class Message(Base):
+    """One transcript line; attachments are kept as their kind only, never their content."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    kind: Mapped[str] = mapped_column(String(40))  # text, quick_reply, postback, attachment:image, ...
+    text: Mapped[str | None] = mapped_column(Text)
+    mid: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """A webhook event already handled, so a redelivery is recognised."""
+
+    __tablename__ = "processed_events"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OutboxMessage(Base):
+    """A Send API request waiting to go out (or gone, with its result)."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    recipient: Mapped[str] = mapped_column(String(64), index=True)
+    body: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,57 @@
+"""The outbox: replies are written here in the event's transaction and sent later by the sender."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from storage.models import OutboxMessage
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+
+def enqueue(session: Session, *, contact_id: int, recipient: str, body: dict[str, Any], now: datetime) -> None:
+    """Queue one Send API body."""
+    session.add(OutboxMessage(contact_id=contact_id, recipient=recipient, body=body, status=PENDING,
+                              next_attempt_at=now, created_at=now))
+
+
+def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+    """Lease due messages that are first in line for their recipient, so each user's replies stay in order."""
+    earlier = aliased(OutboxMessage)
+    blocked = exists().where(and_(earlier.recipient == OutboxMessage.recipient, earlier.id < OutboxMessage.id,
+                                  earlier.status.in_((PENDING, SENDING))))
+    due = and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now)
+    expired = and_(OutboxMessage.status == SENDING, OutboxMessage.locked_until < now)
+    statement = (select(OutboxMessage).where(due | expired, ~blocked).order_by(OutboxMessage.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    rows = list(session.scalars(statement))
+    for row in rows:
+        row.status, row.locked_until, row.attempts = SENDING, now + lease, row.attempts + 1
+    return rows
+
+
+def mark_sent(session: Session, outbox_id: int, message_id: str | None, now: datetime) -> None:
+    """Record a successful send."""
+    row = session.get_one(OutboxMessage, outbox_id)
+    row.status, row.message_id, row.sent_at, row.locked_until, row.last_error = SENT, message_id, now, None, None
+
+
+def mark_retry(session: Session, outbox_id: int, error: str, at: datetime) -> None:
+    """Put a message back in line to be tried again at `at`."""
+    row = session.get_one(OutboxMessage, outbox_id)
+    row.status, row.next_attempt_at, row.locked_until, row.last_error = PENDING, at, None, error[:500]
+
+
+def mark_failed(session: Session, outbox_id: int, error: str) -> None:
+    """Give up on a message for good (it stays in the table, with the reason)."""
+    row = session.get_one(OutboxMessage, outbox_id)
+    row.status, row.locked_until, row.last_error = FAILED, None, error[:500]
+
+
+def pending_count(session: Session) -> int:
+    """Return how many messages still wait to be sent."""
+    return session.scalar(select(func.count()).where(OutboxMessage.status.in_((PENDING, SENDING)))) or 0

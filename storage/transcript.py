@@ -1,0 +1,28 @@
+"""The transcript: every message in and out, attachments as their kind only."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from storage.models import Message
+
+MAX_STORED_TEXT = 10_000  # a longer message is cut; the user is asked to write less anyway
+
+
+def record(session: Session, *, contact_id: int, case_id: int | None, direction: str, kind: str,
+           text: str | None, mid: str | None, now: datetime) -> Message:
+    """Add one transcript line."""
+    message = Message(contact_id=contact_id, case_id=case_id, direction=direction, kind=kind[:40],
+                      text=text[:MAX_STORED_TEXT] if text else text, mid=mid, created_at=now)
+    session.add(message)
+    return message
+
+
+def attach_to_case(session: Session, contact_id: int, case_id: int, since: datetime | None) -> None:
+    """Give a new case the messages of its intake that were exchanged before the case existed."""
+    statement = update(Message).where(Message.contact_id == contact_id, Message.case_id.is_(None))
+    if since is not None:
+        statement = statement.where(Message.created_at >= since)
+    session.execute(statement.values(case_id=case_id))

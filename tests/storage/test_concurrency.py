@@ -1,0 +1,65 @@
+"""Two messages of one user at once are processed one after the other: no lost update."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from storage.models import Case, Conversation, Message
+from tests.conftest import APP_SECRET
+from tests.support import messenger
+
+BURST = 20
+
+
+@pytest.fixture
+def served(app: Any) -> Iterator[str]:
+    """Serve the app on loopback with one thread per request, like gunicorn's threaded workers."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/webhook"
+    server.shutdown()
+    thread.join()
+
+
+def post(url: str, item: dict[str, Any]) -> int:
+    """Post one signed event over HTTP and return the status."""
+    raw = messenger.encode(messenger.envelope(item))
+    return requests.post(url, data=raw, headers=messenger.signed_headers(raw, APP_SECRET), timeout=60).status_code
+
+
+def test_a_burst_of_one_users_messages_leaves_a_consistent_conversation(served: str, user: Any,
+                                                                        services: Any) -> None:
+    assert post(served, messenger.text_item(user.psid, "hoi")) == 200
+    items = [messenger.text_item(user.psid, f"geen knop {n}") for n in range(BURST)]
+    with ThreadPoolExecutor(max_workers=BURST) as pool:
+        statuses = list(pool.map(lambda item: post(served, item), items))
+    assert statuses == [200] * BURST
+    with services.sessions.begin() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        # each message re-prompts once and counts: a lost update would leave fewer than BURST
+        assert conversation.reprompts == BURST and conversation.step == "privacy"
+        inbound = session.scalar(select(func.count()).where(Message.direction == "in"))
+        assert inbound == BURST + 1
+
+
+def test_a_burst_of_answers_is_applied_in_order_without_losing_one(served: str, user: Any, services: Any) -> None:
+    assert post(served, messenger.text_item(user.psid, "hoi")) == 200
+    taps = [("privacy", "yes"), ("reporter", "student"), ("danger", "yes")]
+    items = [messenger.text_item(user.psid, value, payload=f"Q:{step}:{value}") for step, value in taps]
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        list(pool.map(lambda item: post(served, item), items))
+    with services.sessions.begin() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        answered = {k: v for k, v in conversation.answers.items() if k in dict(taps)}
+        # whatever order they arrived in, every accepted answer is kept and a stale tap is re-prompted
+        assert answered == {k: v for k, v in list(dict(taps).items())[:len(answered)]}
+        cases = session.scalar(select(func.count()).select_from(Case))
+        assert cases == (1 if conversation.answers.get("danger") == "yes" else 0)

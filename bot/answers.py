@@ -11,6 +11,7 @@ from flows.model import Option, Step
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]{2,}$")
 PHONE_CHARS = re.compile(r"^\+?[\d\s().-]+$")
 MAX_OTHER_ANSWER = 200
+FORMAT_PROBLEMS = {"email": "bad_email", "phone": "bad_phone"}  # wrong length means mistyped
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,14 @@ def match_text(step: Step, event: Text) -> Match:
     """Check typed text against a text step's validation."""
     text = event.text.strip()
     rule = step.validate
+    if event.payload is not None:
+        return Match(problem="not_understood")  # a tap on an earlier question's quick reply is not an answer
     if not text:
         return Match(problem="empty")
     if len(text) > rule.max_length:
-        return Match(problem="too_long")
+        return Match(problem=FORMAT_PROBLEMS.get(rule.kind, "too_long"))
     if len(text) < rule.min_length:
-        return Match(problem="too_short")
+        return Match(problem=FORMAT_PROBLEMS.get(rule.kind, "too_short"))
     if rule.kind == "email" and not EMAIL.match(text):
         return Match(problem="bad_email")
     if rule.kind == "phone" and not _is_phone(text):

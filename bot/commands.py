@@ -5,7 +5,7 @@ import re
 
 from bot.inputs import Input, Postback, Text
 
-RESTART, HELP, HUMAN, ENGLISH, DUTCH = "restart", "help", "human", "english", "dutch"
+RESTART, HELP, HUMAN, ENGLISH, DUTCH, ERASE = "restart", "help", "human", "english", "dutch", "erase"
 
 # One table, matched against the whole message (a word inside a sentence is an answer, not a command).
 WORDS = {
@@ -16,8 +16,10 @@ WORDS = {
             "talk to an advisor", "talk to advisor"),
     ENGLISH: ("english", "engels", "in english"),
     DUTCH: ("nederlands", "dutch", "in het nederlands"),
+    ERASE: ("verwijder mijn gegevens", "wis mijn gegevens", "wis alles", "verwijder alles", "gegevens wissen",
+            "delete my data", "erase my data", "delete everything", "erase everything"),
 }
-POSTBACKS = {"RESTART": RESTART, "HELP": HELP, "HUMAN": HUMAN, "ENGLISH": ENGLISH, "DUTCH": DUTCH}
+POSTBACKS = {"RESTART": RESTART, "HELP": HELP, "HUMAN": HUMAN, "ENGLISH": ENGLISH, "DUTCH": DUTCH, "ERASE": ERASE}
 _LOOKUP = {word: command for command, words in WORDS.items() for word in words}
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 

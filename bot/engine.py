@@ -17,8 +17,9 @@ from flows.model import Flow
 MAX_AUTOMATIC_STEPS = 50  # info and branch steps in a row; more means a loop in the flow
 STUCK_AFTER = 2  # re-prompts on one question before the bot offers a human
 PROBLEM_TEXTS = {
-    "not_understood": texts.NOT_UNDERSTOOD, "empty": texts.EMPTY, "too_short": texts.TOO_SHORT,
-    "too_long": texts.TOO_LONG, "bad_email": texts.BAD_EMAIL, "bad_phone": texts.BAD_PHONE,
+    "not_understood": texts.NOT_UNDERSTOOD, "type_answer": texts.TYPE_ANSWER, "empty": texts.EMPTY,
+    "too_short": texts.TOO_SHORT, "too_long": texts.TOO_LONG, "bad_email": texts.BAD_EMAIL,
+    "bad_phone": texts.BAD_PHONE,
 }
 VISUAL_MEDIA = {"image", "video", "file", "reel", "ig_reel", "post", "ig_post"}
 
@@ -42,10 +43,10 @@ def step(state: ConversationState, event: Input, flow: Flow, context: Context = 
     command = commands.command_for(event)
     if command:
         return _run_command(command, state, flow, context)
-    if not state.in_intake:
-        return _outside_intake(state, event, flow, context)
     if isinstance(event, Media):
         return _media(state, event, flow, context)
+    if not state.in_intake:
+        return _outside_intake(state, event, flow, context)
     if isinstance(event, Postback):
         return _reprompt(state, flow, context, "not_understood")
     return _answer(state, event, flow, context)
@@ -76,7 +77,7 @@ def _run_command(command: str, state: ConversationState, flow: Flow, context: Co
         return _with_question(state, flow, context, say(texts.LANGUAGE_SET, state.locale))
     if command == commands.HELP:
         return _with_question(state, flow, context, say(texts.HELP, locale))
-    lead = (say(texts.ADVISOR_REQUESTED, locale),)
+    lead = (say(texts.ERASURE_REQUESTED if command == commands.ERASE else texts.ADVISOR_REQUESTED, locale),)
     if state.in_intake:
         lead += (say(texts.ADVISOR_CONTINUE, locale),)
     outcome = _with_question(state, flow, context, *lead)
@@ -85,6 +86,8 @@ def _run_command(command: str, state: ConversationState, flow: Flow, context: Co
 
 def _with_question(state: ConversationState, flow: Flow, context: Context, *lead: Reply) -> Outcome:
     """Return the lead replies followed by the pending question, if there is one."""
+    if not state.in_intake and not state.completed:
+        return start(state, flow, context, lead)  # a first message of 'help' or 'english' still begins
     if not state.in_intake:
         return Outcome(state, lead)
     question = step_reply(flow.step(state.step), state.answers, state.locale, vars(context))
@@ -108,17 +111,25 @@ def _media(state: ConversationState, event: Media, flow: Flow, context: Context)
         lead = texts.NO_LOCATION
     else:
         lead = texts.TEXT_ONLY
-    return _with_question(state, flow, context, say(lead, state.locale))
+    if not state.in_intake:
+        return _with_question(state, flow, context, say(lead, state.locale))
+    return _ask_again(state, flow, context, say(lead, state.locale))
 
 
 def _reprompt(state: ConversationState, flow: Flow, context: Context, problem: str) -> Outcome:
     """Explain what did not fit and ask the same question again."""
     current = flow.step(state.step)
-    lead = [say(PROBLEM_TEXTS[problem], state.locale, limit=current.validate.max_length)]
+    if problem == "not_understood" and current.type == "text":
+        problem = "type_answer"  # there are no buttons to point at
+    return _ask_again(state, flow, context, say(PROBLEM_TEXTS[problem], state.locale,
+                                                limit=current.validate.max_length))
+
+
+def _ask_again(state: ConversationState, flow: Flow, context: Context, lead: Reply) -> Outcome:
+    """Count a miss on the current question and ask it again, offering a human after a few misses."""
     state = state.update(reprompts=state.reprompts + 1)
-    if state.reprompts > STUCK_AFTER:
-        lead.append(say(texts.STILL_STUCK, state.locale))
-    return _with_question(state, flow, context, *lead)
+    stuck = (say(texts.STILL_STUCK, state.locale),) if state.reprompts > STUCK_AFTER else ()
+    return _with_question(state, flow, context, lead, *stuck)
 
 
 def _answer(state: ConversationState, event: Text, flow: Flow, context: Context) -> Outcome:

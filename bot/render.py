@@ -37,10 +37,10 @@ def links_reply(flow: Flow, category: str | None, locale: str) -> Reply | None:
     links = flow.links_for(category)
     if not links:
         return None
-    lines = [texts.LINKS_INTRO.get(locale)] + [f"• {link.title.get(locale)}: {link.url}" for link in links]
+    lines = [texts.LINKS_INTRO.get(locale)] + [f"• {link.title.get(locale)}\n  {link.url}" for link in links]
     return Reply("\n".join(lines))
 
 
 def say(message: Texts, locale: str, **values: object) -> Reply:
     """Return a fixed bot text as a reply."""
-    return Reply(message.get(locale).format_map({**values, **KEEP_REFERENCE}) if values else message.get(locale))
+    return Reply(message.get(locale).format_map({**KEEP_REFERENCE, **values}) if values else message.get(locale))

@@ -7,23 +7,27 @@ NOT_UNDERSTOOD = Texts(
     nl="Sorry, dat begreep ik niet. Kies een van de knoppen hieronder.",
     en="Sorry, I didn't get that. Please tap one of the buttons below.",
 )
+TYPE_ANSWER = Texts(
+    nl="Sorry, dat begreep ik niet. Typ je antwoord in een bericht.",
+    en="Sorry, I didn't get that. Please type your answer in a message.",
+)
 EMPTY = Texts(
     nl="Ik zie geen tekst in je bericht. Wil je het in woorden typen?",
     en="I can't see any text in your message. Could you type it in words?",
 )
 TOO_SHORT = Texts(
     nl="Kun je iets meer vertellen? Een paar woorden is genoeg.",
-    en="Could you tell me a little more? A few words is enough.",
+    en="Could you tell me a little more? A few words are enough.",
 )
 TOO_LONG = Texts(
-    nl="Dat is een lang bericht, dank je. Ik kan er maximaal {limit} tekens per antwoord van bewaren. "
+    nl="Dat is een lang bericht, dank je. Ik kan maximaal {limit} tekens per antwoord bewaren. "
     "Wil je het korter opschrijven? Je adviseur kan later altijd meer vragen.",
     en="That's a long message, thank you. I can keep at most {limit} characters per answer. "
     "Could you write it more briefly? Your advisor can always ask for more later.",
 )
 BAD_EMAIL = Texts(
     nl="Dat lijkt geen e-mailadres. Typ het zo: naam@voorbeeld.nl",
-    en="That doesn't look like an e-mail address. Please type it like this: name@example.com",
+    en="That doesn't look like an email address. Please type it like this: name@example.com",
 )
 BAD_PHONE = Texts(
     nl="Dat lijkt geen telefoonnummer. Typ alleen de cijfers, bijvoorbeeld 0612345678.",
@@ -31,7 +35,7 @@ BAD_PHONE = Texts(
 )
 NO_PICTURES = Texts(
     nl="Stuur ons alsjeblieft geen foto's of video's. We hebben je bestand niet geopend en niet bewaard. "
-    "Gaat het om een naaktfoto? Stuur die nooit door, ook niet naar ons: doorsturen is zelf verspreiden. "
+    "Gaat het om een naaktfoto? Stuur die nooit door, ook niet naar ons: doorsturen is zelf ook verspreiden. "
     "Beschrijf liever in woorden wat erop staat.",
     en="Please don't send us photos or videos. We haven't opened or kept your file. "
     "Is it a nude image? Never forward it, not even to us: forwarding it is sharing it. "
@@ -62,6 +66,12 @@ ADVISOR_REQUESTED = Texts(
     "Is iemand nu in gevaar? Bel dan meteen 112.",
     en="I've asked an advisor to get back to you. You'll hear from us within 24 hours. "
     "Is someone in danger right now? Call 112 straight away.",
+)
+ERASURE_REQUESTED = Texts(
+    nl="Ik heb je verzoek om je gegevens te wissen doorgegeven aan een adviseur. "
+    "Die regelt het binnen 24 uur en laat het je hier weten.",
+    en="I've passed your request to erase your data to an advisor, "
+    "who will take care of it within 24 hours and let you know here.",
 )
 ADVISOR_CONTINUE = Texts(
     nl="Wil je intussen de vragen verder invullen? Dat helpt de adviseur.",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flows.model import Flow, Step
+from flows.model import STEP_TYPES, Flow, Step
 
 if TYPE_CHECKING:
     from flows.loader import Problem
@@ -35,13 +35,24 @@ def check_graph(flow: Flow, data: Any) -> list[Problem]:
     for step in flow.steps.values():
         for target in targets(step):
             if target not in flow.steps:
-                problems.append(at(step.id, "next", f"step '{step.id}' goes to '{target}', which does not exist"))
-        if step.type not in ("end", "branch") and not targets(step):
+                line, col = _where_named(nodes.get(step.id, data), target)
+                problems.append(Problem(line, col, f"step '{step.id}' goes to '{target}', which does not exist"))
+        if step.type in ("choice", "text", "info") and not targets(step):
             problems.append(at(step.id, None, f"step '{step.id}' has no 'next'"))
-    problems += _unknown_answer_keys(flow, at)
-    if not problems:
+    typed = all(s.type in STEP_TYPES for s in flow.steps.values())  # else answers and ways on are unknown
+    if typed:
+        problems += _unknown_answer_keys(flow, at)
+    if typed and not problems:
         problems += _reachability(flow, at)
     return problems
+
+
+def _where_named(node: Any, target: str) -> tuple[int, int]:
+    """Return where a step's YAML names `target`: its own, an option's or a case's `next`, or its `default`."""
+    for item in (node, *(node.get("options") or ()), *(node.get("cases") or ())):
+        if hasattr(item, "where") and item.get("next") == target:
+            return item.where("next")
+    return node.where("default" if node.get("default") == target else None)
 
 
 def _unknown_answer_keys(flow: Flow, at: Any) -> list[Problem]:

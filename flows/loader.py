@@ -187,7 +187,7 @@ class _Checker:
         if kind not in STEP_TYPES:
             self.report(node, "type" if "type" in node else None,
                         f"step '{step_id}': unknown step type '{kind}' (use one of {', '.join(STEP_TYPES)})")
-            return None
+            return Step(id=step_id, type=str(kind), next=self.optional_id(node, "next"))  # its id still exists
         self.unknown_keys(node, STEP_KEYS[kind] | {"id", "type"}, f"{kind} step '{step_id}'")
         return Step(
             id=step_id, type=kind, text=self.step_text(node, kind), next=self.optional_id(node, "next"),
@@ -356,7 +356,7 @@ class _Checker:
 
     def link_sets(self, raw: Any, parent: _Node, links: dict[str, Link]) -> dict[str, tuple[str, ...]]:
         """Check that link sets name existing links."""
-        if not isinstance(raw, _Node):
+        if not isinstance(raw, dict):  # an absent link_sets is the empty dict
             self.report(parent, "link_sets", "link_sets must map a category to a list of link ids")
             return {}
         sets = {}

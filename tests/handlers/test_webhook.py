@@ -217,3 +217,12 @@ def test_json_with_unicode_is_stored_as_sent(user: Any) -> None:
 def test_health_reports_the_database(user: Any) -> None:
     response = user.client.get("/healthz")
     assert response.status_code == 200 and json.loads(response.data)["database"] == "ok"
+
+
+def test_a_referral_into_a_new_thread_starts_the_intake_and_keeps_the_ref(user: Any) -> None:
+    item = {"sender": {"id": user.psid}, "recipient": {"id": messenger.PAGE_ID}, "timestamp": 1781000000000,
+            "referral": {"ref": "school_b", "source": "SHORTLINK", "type": "OPEN_THREAD"}}
+    assert user.post(messenger.envelope(item)).status_code == 200
+    user.services.sender.deliver_all()
+    assert user.buttons(), "the first question is asked"
+    assert count(user.services, Conversation, Conversation.referral == "school_b") == 1

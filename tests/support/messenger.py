@@ -9,7 +9,7 @@ from typing import Any
 from handlers.signature import sign
 
 PAGE_ID = "104729356102938"
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "payloads"
+PAYLOADS = Path(__file__).resolve().parent.parent / "fixtures" / "messenger"  # copied from shared/reference/payloads
 _counter = itertools.count(1)
 
 

@@ -15,13 +15,14 @@ class CaseFields:
     urgency: str
     contact_method: str | None
     flags: tuple[str, ...]
+    minor: bool = False
 
 
 def summarise(flow: Flow, answers: Mapping[str, str]) -> CaseFields:
     """Derive the case fields from the answers, as the flow maps them."""
     fields: dict[str, str] = {}
     flags: list[str] = []
-    urgent = False
+    urgent = minor = False
     for step in flow.steps.values():
         value = answers.get(step.answer)
         if value is None:
@@ -32,5 +33,6 @@ def summarise(flow: Flow, answers: Mapping[str, str]) -> CaseFields:
         if option:
             flags += [f for f in option.flags if f not in flags]
             urgent = urgent or option.urgency == "urgent"
+            minor = minor or option.minor
     urgency = "urgent" if urgent or fields.get("urgency") == "urgent" else "normal"
-    return CaseFields(fields.get("category"), urgency, fields.get("contact_method"), tuple(flags))
+    return CaseFields(fields.get("category"), urgency, fields.get("contact_method"), tuple(flags), minor)

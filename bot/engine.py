@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import commands, outputs, texts
+from bot import commands, followup, outputs, safety, texts
+from bot.advice import advise, merge
 from bot.answers import Match, match_choice, match_text
 from bot.case import summarise
 from bot.inputs import GET_STARTED, Input, Media, Postback, Text
@@ -12,7 +13,8 @@ from bot.machine import next_step
 from bot.outputs import Outcome, Reply
 from bot.render import links_reply, say, step_reply
 from bot.state import ConversationState
-from flows.model import Flow
+from flows.lexicon import Lexicon
+from flows.model import Flow, Step
 
 MAX_AUTOMATIC_STEPS = 50  # info and branch steps in a row; more means a loop in the flow
 STUCK_AFTER = 2  # re-prompts on one question before the bot offers a human
@@ -33,23 +35,61 @@ class Context:
     """Values from outside the engine that texts may mention."""
 
     retention_days: int = 180
+    lexicon: Lexicon | None = None
 
 
 def step(state: ConversationState, event: Input, flow: Flow, context: Context = Context()) -> Outcome:
     """Process one user input and return what happens next."""
-    if state.paused:
-        return Outcome(state)  # an advisor has the conversation; the handler keeps the message
+    found = _detect(event, context)
+    if state.paused:  # an advisor has the conversation: no bot reply, but the case is still flagged
+        return Outcome(state, (), (outputs.FLAGGED,) if found else (), found)
     state = _detect_locale(state, event)
+    return _with_advice(_dispatch(state, event, flow, context, found), found, flow, context)
+
+
+def _dispatch(state: ConversationState, event: Input, flow: Flow, context: Context,
+              found: tuple[safety.Detection, ...]) -> Outcome:
+    """Route an input: a global command, a picture, a new conversation, or an answer."""
     command = commands.command_for(event)
     if command:
         return _run_command(command, state, flow, context)
+    answer = followup.followup_answer(event.payload) if isinstance(event, Text) else None
+    if answer:
+        return _followup(state, answer, flow, context)
     if isinstance(event, Media):
         return _media(state, event, flow, context)
     if not state.in_intake:
         return _outside_intake(state, event, flow, context)
     if isinstance(event, Postback):
         return _reprompt(state, flow, context, "not_understood")
-    return _answer(state, event, flow, context)
+    return _answer(state, event, flow, context, found)
+
+
+def _followup(state: ConversationState, answer: str, flow: Flow, context: Context) -> Outcome:
+    """Take the answer to the follow-up question: the handler updates the case from the effect."""
+    if answer == followup.ADVISOR:
+        return _run_command(commands.HUMAN, state, flow, context)
+    reply = say(followup.ANSWERS[answer], state.locale)
+    return Outcome(state, (reply,), (outputs.FOLLOWUP_PREFIX + answer,))
+
+
+def _detect(event: Input, context: Context) -> tuple[safety.Detection, ...]:
+    """Classify what the user typed (a tapped quick reply is judged by the flow's own mapping)."""
+    typed = event.text if isinstance(event, (Text, Media)) and not getattr(event, "payload", None) else ""
+    if not typed or context.lexicon is None:
+        return ()
+    return tuple(safety.classify(typed, context.lexicon))
+
+
+def _with_advice(outcome: Outcome, found: tuple[safety.Detection, ...], flow: Flow, context: Context) -> Outcome:
+    """Put the advice for newly seen categories before the next question and flag the case."""
+    detections = merge(found, outcome.detections)
+    if not detections:
+        return outcome
+    detections = safety.escalate(detections, summarise(flow, outcome.state.answers).minor)
+    state, advice = advise(outcome.state, detections, context.lexicon)
+    effects = outcome.effects + (() if outputs.FLAGGED in outcome.effects else (outputs.FLAGGED,))
+    return Outcome(state, advice + outcome.replies, effects, detections)
 
 
 def start(state: ConversationState, flow: Flow, context: Context, lead: tuple[Reply, ...] = ()) -> Outcome:
@@ -57,7 +97,8 @@ def start(state: ConversationState, flow: Flow, context: Context, lead: tuple[Re
     fresh = ConversationState(flow_id=flow.id, flow_version=flow.version, locale=state.locale,
                               locale_chosen=state.locale_chosen, case_reference=None)
     outcome = _enter(fresh, flow.start, flow, context)
-    return Outcome(outcome.state, lead + outcome.replies, (outputs.INTAKE_STARTED, *outcome.effects))
+    return Outcome(outcome.state, lead + outcome.replies, (outputs.INTAKE_STARTED, *outcome.effects),
+                   outcome.detections)
 
 
 def _detect_locale(state: ConversationState, event: Input) -> ConversationState:
@@ -132,17 +173,29 @@ def _ask_again(state: ConversationState, flow: Flow, context: Context, lead: Rep
     return _with_question(state, flow, context, lead, *stuck)
 
 
-def _answer(state: ConversationState, event: Text, flow: Flow, context: Context) -> Outcome:
-    """Store a fitting answer and move on, or re-prompt."""
+def _answer(state: ConversationState, event: Text, flow: Flow, context: Context,
+            found: tuple[safety.Detection, ...]) -> Outcome:
+    """Store a fitting answer and move on; or re-ask, quietly when the message was about a danger or crime."""
     current = flow.step(state.step)
-    found: Match = match_choice(current, event) if current.type == "choice" else match_text(current, event)
-    if found.value is None:
-        return _reprompt(state, flow, context, found.problem or "not_understood")
-    state = state.with_answer(current.answer, found.value)
-    option = current.option(found.value)
-    effects = (outputs.FLAGGED,) if option and option.flags else ()
+    matched: Match = match_choice(current, event) if current.type == "choice" else match_text(current, event)
+    value = matched.value if matched.value is not None else _answer_from_detection(current, found)
+    if value is None:
+        if found:  # the advice comes first; then simply the same question, no "I didn't get that"
+            return _with_question(state, flow, context)
+        return _reprompt(state, flow, context, matched.problem or "not_understood")
+    state = state.with_answer(current.answer, value)
+    option = current.option(value)
+    minor = summarise(flow, state.answers).minor
+    flagged = tuple(safety.from_answer(f, option.title.nl, minor) for f in option.flags) if option else ()
     outcome = _advance(state, current.id, flow, context)
-    return Outcome(outcome.state, outcome.replies, effects + outcome.effects)
+    return Outcome(outcome.state, outcome.replies, outcome.effects, flagged)
+
+
+def _answer_from_detection(current: Step, found: tuple[safety.Detection, ...]) -> str | None:
+    """Read a choice from what the message was recognised as (a typed sextortion story picks 'sextortion')."""
+    if current.type != "choice":
+        return None
+    return next((d.category for d in found if current.option(d.category)), None)
 
 
 def _advance(state: ConversationState, from_step: str, flow: Flow, context: Context) -> Outcome:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.safety import Detection
 from bot.state import ConversationState
 
 
@@ -27,6 +28,7 @@ CASE_COMPLETED = "case_completed"  # an end step that stores a case was reached
 HUMAN_REQUESTED = "human_requested"  # the user asked for an advisor
 FLAGGED = "flagged"  # an answer raised a safety flag (danger, sextortion, ...)
 INTAKE_STARTED = "intake_started"
+FOLLOWUP_PREFIX = "followup:"  # followup:resolved or followup:need_help, the user's answer to the follow-up
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,4 @@ class Outcome:
     state: ConversationState
     replies: tuple[Reply, ...] = ()
     effects: tuple[str, ...] = ()
+    detections: tuple[Detection, ...] = ()

@@ -21,6 +21,7 @@ class ConversationState:
     paused: bool = False
     reprompts: int = 0
     case_reference: str | None = None
+    advised: frozenset[str] = frozenset()  # safety categories whose advice this case has had
 
     @property
     def in_intake(self) -> bool:

@@ -37,7 +37,7 @@ STEP_KEYS = {
     "branch": {"on", "cases", "default"},
     "end": {"text", "case", "links", "variants"},
 }
-OPTION_KEYS = {"value", "title", "next", "flags", "urgency", "synonyms"}
+OPTION_KEYS = {"value", "title", "next", "flags", "urgency", "synonyms", "minor"}
 VALIDATE_KINDS = ("any", "email", "phone")
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -63,7 +63,7 @@ class FlowError(Exception):
         super().__init__(f"{source}: " + "; ".join(map(str, self.problems)))
 
 
-class _Node(dict):
+class Node(dict):
     """A YAML mapping that remembers where it and each of its keys stand."""
 
     line = 0
@@ -75,11 +75,11 @@ class _Node(dict):
         return self.key_marks.get(key, (self.line, self.column)) if key else (self.line, self.column)
 
 
-class _LocatingLoader(yaml.SafeLoader):
+class LocatingLoader(yaml.SafeLoader):
     """A safe loader whose mappings carry 1-based line and column numbers."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Node:  # type: ignore[override]
-        mapping = _Node(super().construct_mapping(node, deep=True))
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Node:  # type: ignore[override]
+        mapping = Node(super().construct_mapping(node, deep=True))
         mapping.line, mapping.column = node.start_mark.line + 1, node.start_mark.column + 1
         mapping.key_marks = {
             str(k.value): (k.start_mark.line + 1, k.start_mark.column + 1) for k, _ in node.value
@@ -87,17 +87,30 @@ class _LocatingLoader(yaml.SafeLoader):
         return mapping
 
 
-_LocatingLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LocatingLoader.construct_mapping
+class Items(list):  # type: ignore[type-arg]
+    """A YAML sequence that remembers the line and column of each item."""
+
+    marks: list[tuple[int, int]]
+
+
+def _construct_items(loader: LocatingLoader, node: yaml.SequenceNode) -> Items:
+    items = Items(loader.construct_sequence(node, deep=True))
+    items.marks = [(n.start_mark.line + 1, n.start_mark.column + 1) for n in node.value]
+    return items
+
+
+LocatingLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, LocatingLoader.construct_mapping
 )
+LocatingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_items)
 # YAML 1.2 scalars: admins write `on:`, `yes`, `no` and `12_15` and mean the words, not a boolean or 1215
-_LocatingLoader.yaml_implicit_resolvers = {
+LocatingLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_LocatingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+LocatingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                       list("tTfF"))
-_LocatingLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+LocatingLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def load_flow_file(path: str | Path) -> Flow:
@@ -106,15 +119,20 @@ def load_flow_file(path: str | Path) -> Flow:
     return load_flow_text(path.read_text(encoding="utf-8"), source=str(path))
 
 
-def load_flow_text(text: str, source: str = "<flow>") -> Flow:
-    """Parse and check flow YAML; raise FlowError listing every problem."""
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML with line numbers on every mapping; raise FlowError on a syntax error."""
     try:
-        data = yaml.load(text, Loader=_LocatingLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=LocatingLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise FlowError(source, [Problem(line, col, f"YAML syntax: {exc.problem}")]) from exc
-    checker = _Checker()
+
+
+def load_flow_text(text: str, source: str = "<flow>") -> Flow:
+    """Parse and check flow YAML; raise FlowError listing every problem."""
+    data = parse_yaml(text, source)
+    checker = Checker()
     flow = checker.flow(data)
     if flow is not None:
         checker.problems.extend(check_graph(flow, data))
@@ -123,7 +141,7 @@ def load_flow_text(text: str, source: str = "<flow>") -> Flow:
     return flow
 
 
-class _Checker:
+class Checker:
     """Build model values from loaded YAML while collecting problems."""
 
     def __init__(self) -> None:
@@ -131,12 +149,12 @@ class _Checker:
 
     def report(self, node: Any, key: str | None, message: str) -> None:
         """Record a problem at a key of a mapping (or at the mapping)."""
-        line, col = node.where(key) if isinstance(node, _Node) else (1, 1)
+        line, col = node.where(key) if isinstance(node, Node) else (1, 1)
         self.problems.append(Problem(line, col, message))
 
     def flow(self, data: Any) -> Flow | None:
         """Check the top level and every step."""
-        if not isinstance(data, _Node):
+        if not isinstance(data, Node):
             self.report(data, None, "the file must be a mapping with id, version, start and steps")
             return None
         self.unknown_keys(data, {"id", "version", "start", "steps", "links", "link_sets"}, "flow")
@@ -154,13 +172,13 @@ class _Checker:
             links=MappingProxyType(links), link_sets=MappingProxyType(link_sets),
         )
 
-    def unknown_keys(self, node: _Node, allowed: set[str], what: str) -> None:
+    def unknown_keys(self, node: Node, allowed: set[str], what: str) -> None:
         """Report keys a mapping must not have."""
         for key in node:
             if key not in allowed:
                 self.report(node, key, f"unknown field '{key}' in {what}")
 
-    def steps(self, raw: Any, parent: _Node) -> dict[str, Step]:
+    def steps(self, raw: Any, parent: Node) -> dict[str, Step]:
         """Check the list of steps; duplicates are reported, the first one kept."""
         if not isinstance(raw, list) or not raw:
             self.report(parent, "steps", "steps must be a non-empty list")
@@ -178,7 +196,7 @@ class _Checker:
 
     def step(self, node: Any) -> Step | None:
         """Check one step mapping and build its Step."""
-        if not isinstance(node, _Node):
+        if not isinstance(node, Node):
             self.report(node, None, "each step must be a mapping")
             return None
         step_id, kind = str(node.get("id", "")), node.get("type")
@@ -198,7 +216,7 @@ class _Checker:
             creates_case=bool(node.get("case", True)), sends_links=bool(node.get("links", True)),
         )
 
-    def step_text(self, node: _Node, kind: str) -> Texts | None:
+    def step_text(self, node: Node, kind: str) -> Texts | None:
         """Check the text of a step that sends one."""
         if kind == "branch":
             return None
@@ -207,10 +225,10 @@ class _Checker:
             return None
         return self.texts(node, "text", MAX_TEXT, allow_reference=kind == "end")
 
-    def texts(self, node: _Node, key: str, limit: int, allow_reference: bool = False) -> Texts | None:
+    def texts(self, node: Node, key: str, limit: int, allow_reference: bool = False) -> Texts | None:
         """Check a {nl, en} text: both present, within the limit, known placeholders."""
         raw = node.get(key)
-        if not isinstance(raw, _Node):
+        if not isinstance(raw, Node):
             self.report(node, key, f"'{key}' must have a text for each of: {', '.join(LOCALES)}")
             return None
         self.unknown_keys(raw, set(LOCALES), f"'{key}'")
@@ -224,7 +242,7 @@ class _Checker:
                 self.placeholders(raw, locale, value, allow_reference)
         return Texts(nl=str(raw.get("nl", "")), en=str(raw.get("en", "")))
 
-    def placeholders(self, node: _Node, key: str, value: str, allow_reference: bool) -> None:
+    def placeholders(self, node: Node, key: str, value: str, allow_reference: bool) -> None:
         """Report placeholders the bot cannot fill."""
         try:
             names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
@@ -237,7 +255,7 @@ class _Checker:
             elif name == "case_reference" and not allow_reference:
                 self.report(node, key, "{case_reference} is only known in an end step")
 
-    def optional_id(self, node: _Node, key: str) -> str | None:
+    def optional_id(self, node: Node, key: str) -> str | None:
         """Return a step reference, reporting a non-string one."""
         value = node.get(key)
         if value is not None and not isinstance(value, str):
@@ -245,7 +263,7 @@ class _Checker:
             return None
         return value
 
-    def options(self, node: _Node, kind: str) -> tuple[Option, ...]:
+    def options(self, node: Node, kind: str) -> tuple[Option, ...]:
         """Check the quick-reply options of a choice step."""
         if kind != "choice":
             return ()
@@ -268,7 +286,7 @@ class _Checker:
 
     def option(self, node: Any) -> Option | None:
         """Check one option."""
-        if not isinstance(node, _Node) or "value" not in node:
+        if not isinstance(node, Node) or "value" not in node:
             self.report(node, None, "each option needs a value and a title")
             return None
         self.unknown_keys(node, OPTION_KEYS, "option")
@@ -283,22 +301,22 @@ class _Checker:
         words = tuple(str(w) for locale in LOCALES for w in (synonyms.get(locale) or ()))
         return Option(
             value=str(node["value"]), title=title or Texts("", ""), next=self.optional_id(node, "next"),
-            flags=flags, urgency=node.get("urgency"), synonyms=words,
+            flags=flags, urgency=node.get("urgency"), synonyms=words, minor=bool(node.get("minor", False)),
         )
 
-    def case_field(self, node: _Node) -> str | None:
+    def case_field(self, node: Node) -> str | None:
         """Check that a case_field names a case column."""
         value = node.get("case_field")
         if value is not None and value not in CASE_FIELDS:
             self.report(node, "case_field", f"unknown case_field '{value}' (use one of {', '.join(CASE_FIELDS)})")
         return value
 
-    def validation(self, node: _Node) -> Validation:
+    def validation(self, node: Node) -> Validation:
         """Check the validate mapping of a text step."""
         raw = node.get("validate")
         if raw is None:
             return Validation()
-        if not isinstance(raw, _Node):
+        if not isinstance(raw, Node):
             self.report(node, "validate", "validate must be a mapping")
             return Validation()
         self.unknown_keys(raw, {"kind", "min_length", "max_length"}, "validate")
@@ -311,12 +329,12 @@ class _Checker:
             low, high = 1, MAX_TEXT
         return Validation(kind=str(kind), min_length=low, max_length=high)
 
-    def variants(self, node: _Node) -> tuple[Variant, ...]:
+    def variants(self, node: Node) -> tuple[Variant, ...]:
         """Check the alternative wordings of a step."""
         variants = []
         for item in node.get("variants") or ():
-            if not isinstance(item, _Node) or not isinstance(item.get("when"), dict):
-                self.report(item if isinstance(item, _Node) else node, None, "a variant needs 'when' and 'text'")
+            if not isinstance(item, Node) or not isinstance(item.get("when"), dict):
+                self.report(item if isinstance(item, Node) else node, None, "a variant needs 'when' and 'text'")
                 continue
             text = self.texts(item, "text", MAX_TEXT, allow_reference=node.get("type") == "end")
             when = {str(k): str(v) for k, v in item["when"].items()}
@@ -324,7 +342,7 @@ class _Checker:
                 variants.append(Variant(when=MappingProxyType(when), text=text))
         return tuple(variants)
 
-    def cases(self, node: _Node) -> tuple[BranchCase, ...]:
+    def cases(self, node: Node) -> tuple[BranchCase, ...]:
         """Check the cases of a branch step."""
         if node.get("type") != "branch":
             return ()
@@ -332,8 +350,8 @@ class _Checker:
             self.report(node, None, f"branch '{node.get('id')}' needs 'on' (an answer key)")
         cases = []
         for item in node.get("cases") or ():
-            if not isinstance(item, _Node) or "when" not in item or "next" not in item:
-                self.report(item if isinstance(item, _Node) else node, None, "a branch case needs 'when' and 'next'")
+            if not isinstance(item, Node) or "when" not in item or "next" not in item:
+                self.report(item if isinstance(item, Node) else node, None, "a branch case needs 'when' and 'next'")
                 continue
             values = item["when"] if isinstance(item["when"], list) else [item["when"]]
             cases.append(BranchCase(values=tuple(str(v) for v in values), next=str(item["next"])))
@@ -341,12 +359,12 @@ class _Checker:
             self.report(node, None, f"branch '{node.get('id')}' needs a 'default' step")
         return tuple(cases)
 
-    def links(self, raw: Any, parent: _Node) -> dict[str, Link]:
+    def links(self, raw: Any, parent: Node) -> dict[str, Link]:
         """Check the list of useful links."""
         links: dict[str, Link] = {}
         for node in raw if isinstance(raw, list) else ():
-            if not isinstance(node, _Node) or not {"id", "title", "url"} <= set(node):
-                self.report(node if isinstance(node, _Node) else parent, None, "a link needs id, title and url")
+            if not isinstance(node, Node) or not {"id", "title", "url"} <= set(node):
+                self.report(node if isinstance(node, Node) else parent, None, "a link needs id, title and url")
                 continue
             if not str(node["url"]).startswith("https://"):
                 self.report(node, "url", "link urls must start with https://")
@@ -354,7 +372,7 @@ class _Checker:
             links[str(node["id"])] = Link(id=str(node["id"]), title=title or Texts("", ""), url=str(node["url"]))
         return links
 
-    def link_sets(self, raw: Any, parent: _Node, links: dict[str, Link]) -> dict[str, tuple[str, ...]]:
+    def link_sets(self, raw: Any, parent: Node, links: dict[str, Link]) -> dict[str, tuple[str, ...]]:
         """Check that link sets name existing links."""
         if not isinstance(raw, dict):  # an absent link_sets is the empty dict
             self.report(parent, "link_sets", "link_sets must map a category to a list of link ids")

@@ -11,6 +11,9 @@ SAFETY_CATEGORIES = (
     "danger", "self_harm", "threat", "sextortion", "intimate_images", "grooming", "doxing",
     "stalking", "hacking", "identity_fraud", "discrimination", "bullying",
 )
+CRIMINAL = frozenset({"threat", "sextortion", "intimate_images", "grooming", "doxing", "stalking", "hacking",
+                      "identity_fraud", "discrimination"})
+URGENT = frozenset({"danger", "self_harm", "threat", "sextortion", "grooming"})  # + intimate images of a minor
 CASE_FIELDS = ("category", "urgency", "contact_method")
 PLACEHOLDERS = ("case_reference", "retention_days")
 
@@ -45,6 +48,7 @@ class Option:
     flags: tuple[str, ...] = ()
     urgency: str | None = None
     synonyms: tuple[str, ...] = ()
+    minor: bool = False  # the answer says the person it is about is under 18
 
 
 @dataclass(frozen=True)

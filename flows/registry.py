@@ -6,6 +6,8 @@ from pathlib import Path
 from flows.loader import load_flow_file
 from flows.model import Flow
 
+LEXICON_NAME = "lexicon.yaml"  # the safety lexicon sits beside the flows but is not one
+
 
 class FlowRegistry:
     """Every loaded flow version, by (flow id, version); the newest version of a flow is its current one."""
@@ -16,7 +18,8 @@ class FlowRegistry:
     @classmethod
     def from_directory(cls, directory: Path) -> FlowRegistry:
         """Load every *.yaml file in a directory; a broken file raises FlowError listing its problems."""
-        return cls([load_flow_file(path) for path in sorted(Path(directory).glob("*.yaml"))])
+        paths = [p for p in sorted(Path(directory).glob("*.yaml")) if p.name != LEXICON_NAME]
+        return cls([load_flow_file(path) for path in paths])
 
     def current(self, flow_id: str = "intake") -> Flow:
         """Return the newest version of a flow."""

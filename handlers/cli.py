@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import signal
 import sys
+import threading
+from pathlib import Path
 
 from flows.loader import FlowError
 from handlers.settings import SettingsError, load_settings
@@ -19,6 +23,8 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the webhook, the outbox sender and the scheduler")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    worker = commands.add_parser("worker", help="run the outbox sender, reminders and alert e-mails, no web server")
+    worker.add_argument("--seconds", type=float, default=None, help="stop after this long (default: run until killed)")
     chat = commands.add_parser("chat", help="talk to the bot in this terminal (no Facebook needed)")
     chat.add_argument("--user", default="terminal-user", help="the user id to chat as")
     cases = commands.add_parser("cases", help="work with stored cases").add_subparsers(dest="action", required=True)
@@ -26,13 +32,18 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--json", action="store_true", required=True, help="as a JSON array on stdout")
     db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply the migrations")
+    classify = commands.add_parser("classify", help="safety categories of each line on standard input, as JSON")
+    classify.add_argument("--eval", metavar="FILE", help="instead: precision and recall on a labelled JSONL file")
+    for name in ("flows", "lexicon"):
+        check = commands.add_parser(name, help=f"work with {name} files").add_subparsers(dest="action", required=True)
+        check.add_parser("validate", help="check a file; list every problem with its line").add_argument("file")
     return root
 
 
 def main(argv: list[str]) -> int:
     """Run one command; print a clear message instead of a traceback for a configuration problem."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
+    logging.basicConfig(level=logging.INFO if args.command in ("serve", "worker") else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
     try:
@@ -58,6 +69,23 @@ def serve(args: argparse.Namespace) -> int:
         jobs = app.extensions["intake"].jobs
         if jobs:
             jobs.stop()
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run the background jobs without the web server, until SIGTERM or Ctrl-C."""
+    from app import create_app
+
+    app = create_app(load_settings())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    log.info("worker running: outbox, reminders, alert e-mails")
+    try:
+        stop.wait(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["intake"].jobs.stop()
     return 0
 
 
@@ -93,4 +121,53 @@ def db(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "chat": chat, "cases": cases, "db": db}
+def classify(args: argparse.Namespace) -> int:
+    """Classify stdin line by line, or evaluate on a labelled file."""
+    from bot.safety import classify as classify_text
+    from flows.lexicon import load_lexicon_file
+
+    lexicon = load_lexicon_file(load_settings().lexicon_file)
+    if args.eval:
+        from handlers.evaluation import evaluate, format_report, read_labelled
+
+        print(format_report(evaluate(read_labelled(Path(args.eval)), lexicon)))
+        return 0
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    for line in stdin:
+        text = line.rstrip("\r\n")
+        found = classify_text(text, lexicon)
+        result = {"text": text, "categories": [d.category for d in found],
+                  "criminal": any(d.criminal for d in found), "urgent": any(d.urgent for d in found)}
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Check a flow or lexicon file; print every problem, exit 1 when there is any."""
+    from flows.lexicon import load_lexicon_file
+    from flows.loader import load_flow_file
+
+    try:
+        if args.command == "flows":
+            flow = load_flow_file(args.file)
+            questions = sum(s.waits for s in flow.steps.values())
+            ends = sum(s.type == "end" for s in flow.steps.values())
+            print(f"{args.file}: valid flow '{flow.id}' v{flow.version}: {len(flow.steps)} steps, "
+                  f"{questions} questions, {ends} end steps")
+        else:
+            lexicon = load_lexicon_file(args.file)
+            patterns = sum(len(c.patterns) for c in lexicon.categories.values())
+            print(f"{args.file}: valid lexicon v{lexicon.version}: {len(lexicon.categories)} categories, "
+                  f"{patterns} patterns")
+    except FlowError as exc:
+        for problem in exc.problems:
+            print(f"{args.file}:{problem.line}:{problem.column}: {problem.message}")
+        return 1
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "db": db, "classify": classify,
+            "flows": validate, "lexicon": validate}

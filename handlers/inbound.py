@@ -5,21 +5,25 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import engine, outputs
+from bot import engine, followup, outputs
 from bot.case import summarise
 from bot.inputs import GET_STARTED, Postback
 from bot.outputs import Outcome
 from flows.model import Flow
 from flows.registry import FlowRegistry
+from handlers import reminders
 from handlers.messenger import Event, send_bodies, typing_body
-from storage import cases, conversations, events, outbox, transcript
+from handlers.reminders import Timing
+from storage import alerts, cases, conversations, events, outbox, transcript
 from storage.models import Case, Contact, Conversation
 
 log = logging.getLogger(__name__)
 ENGINE_KINDS = ("message", "postback", "referral")
 STORED_KINDS = ENGINE_KINDS + ("standby", "edit")
+PAGE_INBOX_APPS = {"263902037430900", "26390203743090"}  # Meta's Page Inbox (the docs print both)
 CASE_EFFECTS = {outputs.CASE_COMPLETED, outputs.HUMAN_REQUESTED, outputs.FLAGGED}
 
 
@@ -30,10 +34,15 @@ class Intake:
     flows: FlowRegistry
     case_prefix: str
     context: engine.Context
+    timing: Timing = Timing()
 
 
 def handle_event(session: Session, intake: Intake, event: Event, now: datetime) -> int:
     """Process one event; return how many Send API requests it queued (0 for a duplicate)."""
+    if event.kind == "echo" and event.app_id in PAGE_INBOX_APPS:
+        return _human_wrote(session, event, now)
+    if event.kind == "pass_thread_control" and event.app_id not in PAGE_INBOX_APPS:
+        return _thread_returned(session, event)
     if event.kind not in STORED_KINDS or not event.sender:
         return 0
     if event.key and not events.claim_event(session, event.key, now):
@@ -58,8 +67,43 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     state = conversations.to_state(row, case.reference if case else None)
     outcome = engine.step(state, event_input, flow, intake.context)
     conversations.save_state(row, outcome.state)
+    contact.locale = outcome.state.locale
+    completed_before = case is not None and case.intake_complete
     case = _apply_effects(session, intake, flow, contact, row, case, outcome, now)
+    if case is not None and outputs.CASE_COMPLETED in outcome.effects:
+        reminders.schedule_after_intake(session, case, contact, intake.timing, now)
+    elif case is not None and completed_before:
+        reminders.user_wrote(session, case, contact, intake.timing, now)
     return _queue_replies(session, contact, case, outcome, now)
+
+
+def _human_wrote(session: Session, event: Event, now: datetime) -> int:
+    """A person answered from Meta's Page Inbox: keep the reply, pause the bot, stop the advisor reminders."""
+    if not event.sender or (event.mid and not events.claim_event(session, f"mid:{event.mid}", now)):
+        return 0
+    contact = conversations.lock_contact(session, event.sender, now)
+    row = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id)).one_or_none()
+    case = cases.case_by_id(session, row.case_id) if row else None
+    transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="out",
+                      kind="advisor", text=event.text, mid=event.mid, now=now)
+    if row is not None and not row.paused:
+        row.paused = True  # the bot stays silent while a person talks with the user
+        log.info("conversation taken over from the Page Inbox")
+    if case is not None:
+        reminders.advisor_replied(session, case, now)
+    return 0
+
+
+def _thread_returned(session: Session, event: Event) -> int:
+    """The Page Inbox passed the thread back to the bot: it answers again."""
+    contact = session.scalars(select(Contact).where(Contact.psid == event.sender)).one_or_none() \
+        if event.sender else None
+    row = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id)).one_or_none() \
+        if contact else None
+    if row is not None:
+        row.paused = False
+        log.info("conversation handed back to the bot")
+    return 0
 
 
 def _flow_for(flows: FlowRegistry, row: Conversation, current: Flow) -> Flow:
@@ -88,15 +132,41 @@ def _apply_effects(session: Session, intake: Intake, flow: Flow, contact: Contac
     if case is None:
         return None
     if row.step is not None or outputs.CASE_COMPLETED in effects:
-        cases.apply_fields(session, case, summarise(flow, outcome.state.answers), dict(outcome.state.answers),
-                           source=f"answer:{flow.id}", now=now)
-    if outputs.HUMAN_REQUESTED in effects:
+        cases.apply_fields(case, summarise(flow, outcome.state.answers), dict(outcome.state.answers), now)
+    _flag(session, case, outcome, now)
+    if outputs.HUMAN_REQUESTED in effects and not case.needs_human:
         case.needs_human = True
+        alerts.raise_alert(session, case_id=case.id, kind="human_requested", category=None,
+                           severity=case.urgency, now=now)
         log.info("case %s: advisor requested", case.reference)
     if outputs.CASE_COMPLETED in effects:
         case.intake_complete, case.completed_at = True, now
         log.info("case %s: intake completed", case.reference)
+    _followup_answered(session, case, effects, now)
     return case
+
+
+def _followup_answered(session: Session, case: Case, effects: set[str], now: datetime) -> None:
+    """Update the case from the user's answer to the follow-up question."""
+    if outputs.FOLLOWUP_PREFIX + followup.RESOLVED in effects:
+        reminders.case_closed(session, case, now)
+        log.info("case %s closed by the user's follow-up answer", case.reference)
+    elif outputs.FOLLOWUP_PREFIX + followup.NEED_HELP in effects:
+        case.needs_human = True
+        case.status = "in_progress" if case.first_response_at else "new"
+        alerts.raise_alert(session, case_id=case.id, kind="still_needs_help", category=None,
+                           severity=case.urgency, now=now)
+
+
+def _flag(session: Session, case: Case, outcome: Outcome, now: datetime) -> None:
+    """Store each detection as a flag on the case; a new flag alerts the advisors."""
+    for detection in outcome.detections:
+        if cases.add_flag(session, case, category=detection.category, source=detection.source,
+                          matched=detection.matched,
+                          severity=detection.severity, now=now):
+            alerts.raise_alert(session, case_id=case.id, kind="safety", category=detection.category,
+                               severity=detection.severity, now=now)
+            log.info("case %s flagged: %s (%s)", case.reference, detection.category, detection.severity)
 
 
 def _queue_replies(session: Session, contact: Contact, case: Case | None, outcome: Outcome, now: datetime) -> int:

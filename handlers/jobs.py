@@ -1,29 +1,36 @@
-"""APScheduler as the clock: an interval job works the outbox; the webhook wakes it for a quick reply."""
+"""APScheduler as the clock: interval jobs work the outbox, the reminders and the alert e-mails."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from handlers.sender import OutboxSender
+from handlers.services import Services
 
 log = logging.getLogger(__name__)
-OUTBOX_JOB = "outbox"
+OUTBOX_JOB, REMINDER_JOB, ALERT_JOB = "outbox", "reminders", "alerts"
+ALERT_INTERVAL = 10.0
 
 
 class Jobs:
-    """The background scheduler of one process; the database decides who sends which row."""
+    """The background scheduler of one process; the database decides which worker does which row."""
 
-    def __init__(self, app: Flask, sender: OutboxSender, interval: float) -> None:
-        self.app, self.sender = app, sender
+    def __init__(self, app: Flask, services: Services, interval: float) -> None:
+        self.app, self.services = app, services
         self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.scheduler.add_job(self._work_outbox, "interval", seconds=interval, id=OUTBOX_JOB,
-                               max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        now = datetime.now(UTC)
+        work = {OUTBOX_JOB: (services.sender.deliver_all, interval),
+                REMINDER_JOB: (services.reminders.run_due, services.settings.reminder_interval),
+                ALERT_JOB: (services.mailer.send_pending, ALERT_INTERVAL)}
+        for job_id, (function, seconds) in work.items():
+            self.scheduler.add_job(self._run, "interval", args=(job_id, function), seconds=seconds, id=job_id,
+                                   max_instances=1, coalesce=True, next_run_time=now)
 
     def start(self) -> None:
-        """Start the scheduler thread."""
+        """Start the scheduler thread; due and overdue work runs at once."""
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -32,14 +39,16 @@ class Jobs:
             self.scheduler.shutdown(wait=True)
 
     def wake(self) -> None:
-        """Run the outbox job now instead of at its next tick."""
+        """Run the outbox and alert jobs now instead of at their next tick."""
         if self.scheduler.running:
-            self.scheduler.modify_job(OUTBOX_JOB, next_run_time=datetime.now(UTC))
+            now = datetime.now(UTC)
+            for job_id in (OUTBOX_JOB, ALERT_JOB):
+                self.scheduler.modify_job(job_id, next_run_time=now)
 
-    def _work_outbox(self) -> None:
-        """Deliver everything due; a failure is logged and the next tick tries again."""
+    def _run(self, job_id: str, function: Callable[[], object]) -> None:
+        """Run one job inside the app context; a failure is logged and the next tick tries again."""
         with self.app.app_context():
             try:
-                self.sender.deliver_all()
+                function()
             except Exception:
-                log.exception("outbox job failed")
+                log.exception("%s job failed", job_id)

@@ -31,6 +31,7 @@ class Event:
     text: str | None = None
     mid: str | None = None
     referral: str | None = None
+    app_id: str | None = None  # for echoes: the app that sent the message (the Page Inbox for a human)
 
 
 def iter_items(body: Any) -> list[tuple[str, Any]]:
@@ -56,7 +57,7 @@ def parse_item(channel: str, item: Any) -> Event:
     if channel == "standby":
         return _standby(item, sender, timestamp)
     if isinstance(item.get("message"), dict):
-        return _message(item["message"], sender, timestamp)
+        return _message(item["message"], sender, timestamp, _id(item.get("recipient")))
     if isinstance(item.get("postback"), dict):
         return _postback(item["postback"], sender, timestamp)
     if isinstance(item.get("referral"), dict):
@@ -67,13 +68,18 @@ def parse_item(channel: str, item: Any) -> Event:
         return Event("edit", _need(sender), timestamp, transcript_kind="edit", text=_text(edit.get("text")),
                      mid=_text(edit.get("mid")))
     kind = next((k for k in IGNORED_KINDS if k in item), None)
+    if kind == "pass_thread_control" and isinstance(item[kind], dict):
+        owner = item[kind].get("new_owner_app_id")
+        return Event(kind, sender, timestamp, app_id=str(owner) if owner is not None else None)
     return Event(kind or "unknown", sender, timestamp)
 
 
-def _message(message: dict[str, Any], sender: str | None, timestamp: int) -> Event:
+def _message(message: dict[str, Any], sender: str | None, timestamp: int, user: str | None = None) -> Event:
     """Parse a message: text, quick-reply tap, or attachments."""
-    if message.get("is_echo"):
-        return Event("echo", sender, timestamp, mid=_text(message.get("mid")))
+    if message.get("is_echo"):  # our page wrote: the user is the recipient
+        app_id = message.get("app_id")
+        return Event("echo", user, timestamp, mid=_text(message.get("mid")), text=_text(message.get("text")),
+                     app_id=str(app_id) if isinstance(app_id, (int, str)) else None, transcript_kind="advisor")
     mid = _text(message.get("mid"))
     if not mid:
         raise BadEvent("message without mid")

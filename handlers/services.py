@@ -5,14 +5,16 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.inbound import Intake, handle_event
-from handlers.jobs import Jobs
+from handlers.mailer import AlertMailer
 from handlers.messenger import Event
+from handlers.reminders import ReminderWorker
 from handlers.sender import OutboxSender
 from handlers.settings import Settings
 
@@ -35,8 +37,10 @@ class Services:
     sessions: sessionmaker[Session]
     intake: Intake
     sender: OutboxSender
+    mailer: AlertMailer
+    reminders: ReminderWorker
     clock: Callable[[], datetime] = utc_now
-    jobs: Jobs | None = field(default=None)
+    jobs: Any = field(default=None)  # handlers.jobs.Jobs when this process runs the background work
 
     def process(self, events: Iterable[Event]) -> int:
         """Handle events one by one, each in its own transaction; one bad event never stops the rest."""

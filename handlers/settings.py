@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handlers.mailer import SmtpSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GRAPH_API_URL = "https://graph.facebook.com/v25.0"
 
@@ -27,10 +29,16 @@ class Settings:
     port: int = 8000
     case_prefix: str = "IDA"
     flows_dir: Path = ROOT / "flows"
+    lexicon_file: Path = ROOT / "flows" / "lexicon.yaml"
     retention_days: int = 180
     send_interval: float = 1.0
+    advisor_sla: float = 86400.0  # seconds: an advisor answers within 24 hours
+    urgent_sla: float = 3600.0
+    followup_after: float = 86400.0
+    window_margin: float = 900.0  # follow up at least this long before the 24-hour window closes
+    reminder_interval: float = 1.0
     graph_timeout: float = 10.0
-    extra: Mapping[str, str] = field(default_factory=dict)
+    smtp: SmtpSettings = field(default_factory=lambda: SmtpSettings("", 587, "", ()))
 
     @property
     def sends_for_real(self) -> bool:
@@ -64,9 +72,38 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         case_prefix=env.get("CASE_PREFIX") or defaults.case_prefix,
         flows_dir=Path(env.get("FLOWS_DIR") or defaults.flows_dir),
         retention_days=_int(env, "RETENTION_DAYS", defaults.retention_days),
+        lexicon_file=Path(env.get("LEXICON_FILE") or defaults.lexicon_file), smtp=_smtp(env),
+        advisor_sla=_seconds(env, "ADVISOR_SLA", defaults.advisor_sla),
+        urgent_sla=_seconds(env, "URGENT_SLA", defaults.urgent_sla),
+        followup_after=_seconds(env, "FOLLOWUP_AFTER", defaults.followup_after),
+        window_margin=_seconds(env, "WINDOW_MARGIN", defaults.window_margin),
     )
     check(settings)
     return settings
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    """Read a duration in seconds (a positive number)."""
+    raw = environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from exc
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative")
+    return value
+
+
+def _smtp(env: Mapping[str, str]) -> SmtpSettings:
+    """Read the SMTP settings for alert e-mails (all optional)."""
+    security = env.get("SMTP_SECURITY", "starttls").lower()
+    if security not in ("starttls", "ssl", "none"):
+        raise SettingsError(f"SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
+    recipients = tuple(a.strip() for a in env.get("ALERT_EMAILS", "").split(",") if a.strip())
+    return SmtpSettings(host=env.get("SMTP_HOST", ""), port=_int(env, "SMTP_PORT", 587),
+                        sender=env.get("SMTP_FROM", ""), recipients=recipients, user=env.get("SMTP_USER", ""),
+                        password=env.get("SMTP_PASSWORD", ""), security=security,
+                        console_url=env.get("CONSOLE_URL", ""))
 
 
 def check(settings: Settings) -> None:

@@ -37,16 +37,24 @@ def open_case(session: Session, *, prefix: str, contact_id: int, flow_id: str, f
     return case
 
 
-def apply_fields(session: Session, case: Case, fields: CaseFields, answers: dict[str, str], source: str,
-                 now: datetime) -> None:
-    """Copy what the answers say onto the case and add any new safety flags."""
-    case.category, case.contact_method = fields.category, fields.contact_method
-    if case.urgency != "urgent":  # once urgent, a later answer never makes a case less urgent
-        case.urgency = fields.urgency
+def apply_fields(case: Case, fields: CaseFields, answers: dict[str, str], now: datetime) -> None:
+    """Copy what the answers say onto the case."""
+    case.category = fields.category or case.category
+    case.contact_method = fields.contact_method
+    if fields.urgency == "urgent":  # once urgent, a later answer never makes a case less urgent
+        case.urgency = "urgent"
     case.answers = dict(answers)
     case.updated_at = now
-    for category in fields.flags:
-        insert_ignore(session, CaseFlag, case_id=case.id, category=category, source=source, created_at=now)
+
+
+def add_flag(session: Session, case: Case, *, category: str, source: str, matched: str, severity: str,
+             now: datetime) -> bool:
+    """Flag the case for a safety category (once per category); return whether the flag is new."""
+    added = insert_ignore(session, CaseFlag, case_id=case.id, category=category, source=source[:64],
+                          matched=matched[:200], severity=severity, created_at=now)
+    if severity == "urgent":
+        case.urgency = "urgent"
+    return added
 
 
 def case_by_id(session: Session, case_id: int | None) -> Case | None:
@@ -61,7 +69,8 @@ def export_cases(session: Session) -> list[dict[str, Any]]:
     flags: dict[int, list[dict[str, Any]]] = {}
     for flag in session.scalars(select(CaseFlag).order_by(CaseFlag.id)):
         flags.setdefault(flag.case_id, []).append(
-            {"category": flag.category, "source": flag.source, "created_at": flag.created_at.isoformat()})
+            {"category": flag.category, "severity": flag.severity, "matched": flag.matched, "source": flag.source,
+             "created_at": flag.created_at.isoformat()})
     rows = session.execute(select(Case, Contact.psid).outerjoin(Contact, Case.contact_id == Contact.id)
                            .order_by(Case.id))
     return [_case_dict(case, psid, flags.get(case.id, []), counts.get(case.id, 0)) for case, psid in rows]

@@ -36,6 +36,7 @@ def to_state(row: Conversation, case_reference: str | None) -> ConversationState
         flow_id=row.flow_id, flow_version=row.flow_version, step=row.step,
         answers=MappingProxyType(dict(row.answers or {})), locale=row.locale, locale_chosen=row.locale_chosen,
         completed=row.completed, paused=row.paused, reprompts=row.reprompts, case_reference=case_reference,
+        advised=frozenset(row.advised or ()),
     )
 
 
@@ -45,3 +46,4 @@ def save_state(row: Conversation, state: ConversationState) -> None:
     row.answers = dict(state.answers)
     row.locale, row.locale_chosen = state.locale, state.locale_chosen
     row.completed, row.paused, row.reprompts = state.completed, state.paused, state.reprompts
+    row.advised = sorted(state.advised)

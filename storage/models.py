@@ -65,6 +65,7 @@ class Conversation(Base):
     paused: Mapped[bool] = mapped_column(default=False)
     reprompts: Mapped[int] = mapped_column(default=0)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    advised: Mapped[list[str]] = mapped_column(JsonColumn, default=list)  # safety advice this case has had
     referral: Mapped[str | None] = mapped_column(String(200))  # the m.me ref the user came in with
     intake_started_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -88,6 +89,8 @@ class Case(Base):
     urgency: Mapped[str] = mapped_column(String(10), default="normal")
     contact_method: Mapped[str | None] = mapped_column(String(20))
     needs_human: Mapped[bool] = mapped_column(default=False)
+    overdue: Mapped[bool] = mapped_column(default=False)
+    first_response_at: Mapped[datetime | None]  # an advisor's first reply or take-over
     intake_complete: Mapped[bool] = mapped_column(default=False)
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     referral: Mapped[str | None] = mapped_column(String(200))
@@ -104,8 +107,25 @@ class CaseFlag(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     category: Mapped[str] = mapped_column(String(40))
-    source: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))  # message | answer:<step>
+    matched: Mapped[str | None] = mapped_column(String(200))  # the words that triggered it
+    severity: Mapped[str] = mapped_column(String(10), default="concern")  # urgent | criminal | concern
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alert(Base):
+    """Something advisors must see: a safety flag, a request for a human; e-mailed when SMTP is set."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # safety | human_requested
+    category: Mapped[str | None] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10), default="concern")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    email_status: Mapped[str] = mapped_column(String(10), default="pending", index=True)  # pending|sent|off|failed
+    email_attempts: Mapped[int] = mapped_column(default=0)
+    acknowledged_at: Mapped[datetime | None]
 
 
 class CaseSequence(Base):
@@ -114,6 +134,32 @@ class CaseSequence(Base):
     __tablename__ = "case_sequences"
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_number: Mapped[int]
+
+
+class Reminder(Base):
+    """A timed job for a case (advisor reminder, user follow-up): the table is the source of truth."""
+
+    __tablename__ = "reminders"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # advisor | followup
+    round: Mapped[int] = mapped_column(default=1)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class SystemStatus(Base):
+    """A fact about the whole installation, such as 'the page token was refused' (shown by /healthz)."""
+
+    __tablename__ = "system_status"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Message(Base):

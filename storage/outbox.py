@@ -40,10 +40,19 @@ def mark_sent(session: Session, outbox_id: int, message_id: str | None, now: dat
     row.status, row.message_id, row.sent_at, row.locked_until, row.last_error = SENT, message_id, now, None, None
 
 
-def mark_retry(session: Session, outbox_id: int, error: str, at: datetime) -> None:
+def mark_retry(session: Session, outbox_id: int, error: str, at: datetime, count_attempt: bool = True) -> None:
     """Put a message back in line to be tried again at `at`."""
     row = session.get_one(OutboxMessage, outbox_id)
     row.status, row.next_attempt_at, row.locked_until, row.last_error = PENDING, at, None, error[:500]
+    if not count_attempt:
+        row.attempts -= 1
+
+
+def release(session: Session, outbox_ids: list[int]) -> None:
+    """Give leased messages back untried (their attempt is not counted)."""
+    for outbox_id in outbox_ids:
+        row = session.get_one(OutboxMessage, outbox_id)
+        row.status, row.locked_until, row.attempts = PENDING, None, row.attempts - 1
 
 
 def mark_failed(session: Session, outbox_id: int, error: str) -> None:

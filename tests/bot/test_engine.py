@@ -15,10 +15,12 @@ from bot.machine import compile_flow
 from bot.outputs import Outcome, Reply
 from bot.render import step_reply
 from bot.state import ConversationState
+from flows.lexicon import load_lexicon_file
 from flows.loader import load_flow_file
 
 INTAKE = Path(__file__).resolve().parents[2] / "flows" / "intake.yaml"
 FLOW = load_flow_file(INTAKE)
+CONTEXT = Context(lexicon=load_lexicon_file(INTAKE.parent / "lexicon.yaml"))
 VALUES = {"retention_days": Context().retention_days}
 BEFORE_DESCRIPTION = {"privacy": "yes", "reporter": "parent", "danger": "no", "category": "bullying",
                       "platform": "whatsapp", "since": "this_week", "age": "12_15", "known": "no", "reported": "no"}
@@ -45,7 +47,7 @@ def question(step_id: str, state: ConversationState) -> Reply:
 
 def send(state: ConversationState, event: Input) -> Outcome:
     """Run one engine step; an active conversation always gets a non-empty answer."""
-    outcome = step(state, event, FLOW)
+    outcome = step(state, event, FLOW, CONTEXT)
     assert outcome.replies and all(reply.text.strip() for reply in outcome.replies)
     return outcome
 
@@ -81,7 +83,8 @@ def test_a_dutch_intake_stores_every_answer_and_completes() -> None:
         "contact_method": "email", "email": "ouder@example.nl",
     }
     assert state.completed and not state.in_intake and state.locale == "nl"
-    assert effects == [outputs.INTAKE_STARTED, outputs.FLAGGED, outputs.CASE_COMPLETED]
+    assert effects[0] == outputs.INTAKE_STARTED and effects[-1] == outputs.CASE_COMPLETED
+    assert set(effects[1:-1]) == {outputs.FLAGGED}  # the bullying answer, and the insult in the description
     end, links = replies[-2], replies[-1]
     assert end.text == FLOW.step("done").variants[1].text.nl  # the parent wording, {case_reference} kept
     assert "{case_reference}" in end.text
@@ -108,8 +111,9 @@ def test_an_english_intake_ends_with_english_texts_and_links() -> None:
 def test_a_first_message_in_english_gets_english_texts() -> None:
     outcome = send(ConversationState(), Text("Hello, my daughter is being bullied"))
     assert outcome.state.locale == "en" and not outcome.state.locale_chosen
-    assert outcome.state.step == "privacy" and outcome.effects == (outputs.INTAKE_STARTED,)
-    [privacy] = outcome.replies
+    assert outcome.state.step == "privacy" and outputs.INTAKE_STARTED in outcome.effects
+    advice, privacy = outcome.replies  # "being bullied": the bullying advice comes first, in English
+    assert advice.text == CONTEXT.lexicon.categories["bullying"].advice.en
     assert privacy.text.startswith("Hi! You are chatting") and "180 days" in privacy.text
     assert [q.title for q in privacy.quick_replies] == ["Yes, continue", "No, thanks"]
 
@@ -179,15 +183,18 @@ def test_a_criminal_category_gets_police_advice_before_the_next_question(categor
 def test_sextortion_first_says_it_is_not_your_fault_then_the_police() -> None:
     outcome = send(at("category", reporter="student", danger="no"), Text("chantage"))
     comfort, police, asked = outcome.replies
-    assert comfort.text.startswith("Eerst dit: het is niet jouw schuld. Betaal niets")
-    assert police.text.startswith("Afpersing is strafbaar.") and "Politie" in police.text and "112" in police.text
+    assert comfort.text == CONTEXT.lexicon.categories["sextortion"].advice.nl
+    assert "niet jouw schuld" in comfort.text and "Betaal niet" in comfort.text
+    assert police.text.startswith("Bij strafbare feiten adviseren wij altijd contact op te nemen met de Politie")
+    assert "112" in police.text and "0900-8844" in police.text and "wijkagent" in police.text
     assert asked == question("platform", outcome.state)
 
 
 def test_danger_gets_112_at_once_then_the_intake_goes_on() -> None:
     outcome = send(at("danger", privacy="yes", reporter="parent"), tap("danger", "yes"))
     warning, asked = outcome.replies
-    assert warning.text.startswith("Bel nu meteen 112") and not warning.quick_replies
+    assert warning.text == CONTEXT.lexicon.categories["danger"].advice.nl and not warning.quick_replies
+    assert "112" in warning.text
     assert asked == question("category", outcome.state) and outcome.state.step == "category"
     assert outcome.effects == (outputs.FLAGGED,)
     answers = {**outcome.state.answers, "category": "bullying", "urgency": "normal"}
@@ -241,7 +248,7 @@ def test_a_menu_postback_works_like_the_typed_command() -> None:
 def test_a_command_word_inside_a_sentence_is_an_answer(sentence: str) -> None:
     outcome = send(at("description", **BEFORE_DESCRIPTION), Text(sentence))
     assert outcome.state.answers["description"] == sentence
-    assert outcome.state.step == "urgency" and outcome.effects == ()
+    assert outcome.state.step == "urgency" and outputs.HUMAN_REQUESTED not in outcome.effects
 
 
 def test_a_command_word_inside_a_sentence_is_no_command_at_a_choice_either() -> None:

@@ -50,7 +50,7 @@ def texts_of(flow_step: object) -> list[str]:
 def test_the_shipped_intake_loads_with_its_start_and_end() -> None:
     flow = load_flow_file(INTAKE)
     assert (flow.id, flow.version, flow.start) == ("intake", 1, "privacy")
-    assert len(flow.steps) == 23
+    assert len(flow.steps) == 19
     assert flow.step("done").type == "end" and flow.step("done").creates_case and flow.step("done").sends_links
     assert {s.id for s in flow.steps.values() if s.type == "end"} == {"done", "privacy_declined"}
     assert not flow.step("privacy_declined").creates_case

@@ -1,0 +1,205 @@
+"""Compile the lexicon's small pattern language into regular expressions over prepared text.
+
+Prepared text is lower case words separated by single spaces, with a space before the first and after the
+last word; each compiled word eats its trailing space, so patterns line up on whole words.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TOKEN = re.compile(r"\.\.\.|[()\[\]|#&]|[a-z0-9]+\*?|\S")
+GAP = r"(?:[a-z0-9]+ ){0,3}"
+# Words in almost every message: a poor index key (a pattern is indexed by its rarest required word)
+COMMON = frozenset("""
+ik je jij u hij ze zij we wij jullie het de een en of in op aan van met voor naar bij om te is ben bent was
+zijn heeft heb hebt had niet geen wel ook nog al nu dan als dat die dit er me mij mijn m mn n haar hem ons
+wat wie waar hoe zo maar kan wil gaat ga gaan doet doen zegt zei
+i you he she it we they me my his her our your the a an and or in on at of to for with is am are was
+were be been have has had not no do does did so but can will just now then that this what who how
+""".split())
+
+
+class PatternError(ValueError):
+    """A pattern does not follow the syntax; the message says where."""
+
+
+@dataclass(frozen=True, eq=False)
+class Compiled:
+    """A compiled pattern and the words a message must contain before its regex is worth running."""
+
+    regex: re.Pattern[str]
+    required: tuple[frozenset[str], ...]  # per mandatory element, its words (`word*` for a prefix): one must occur
+    also: tuple[re.Pattern[str], ...] = ()  # `a & b`: these must match somewhere in the same message too
+
+    @property
+    def key(self) -> frozenset[str]:
+        """The required element to index the pattern by: the rarest one (few common words, long words)."""
+        def rarity(words: frozenset[str]) -> tuple[int, int]:
+            return (-sum(w.rstrip("*") in COMMON or len(w.rstrip("*")) < 3 for w in words),
+                    min(len(w.rstrip("*")) for w in words))
+        return max(self.required, key=rarity, default=frozenset())
+
+    def search(self, prepared: str, start: int = 0) -> re.Match[str] | None:
+        """Return the next match of the first part, when every `&` part matches somewhere too."""
+        if any(other.search(prepared) is None for other in self.also):
+            return None
+        return self.regex.search(prepared, start)
+
+
+def compile_pattern(pattern: str) -> Compiled:
+    """Compile one pattern (parts joined by `&` must all occur, in any order); raise PatternError if malformed."""
+    tokens = TOKEN.findall(pattern.strip())
+    if not tokens:
+        raise PatternError("empty pattern")
+    parts: list[list[str]] = [[]]
+    for token in tokens:
+        parts[-1].append(token) if token != "&" else parts.append([])
+    compiled = [_compile_part(part) for part in parts]
+    required = tuple(element for _, elements in compiled for element in elements)
+    return Compiled(compiled[0][0], required, also=tuple(regex for regex, _ in compiled[1:]))
+
+
+def _compile_part(tokens: list[str]) -> tuple[re.Pattern[str], list[frozenset[str]]]:
+    """Compile one `&`-free part; return its regex and the word sets of its mandatory elements."""
+    if not tokens:
+        raise PatternError("empty part around '&'")
+    parser = _Parser(tokens)
+    body, _ = parser.sequence(top=True)
+    if parser.position != len(tokens):
+        raise PatternError(f"unexpected '{tokens[parser.position]}'")
+    return re.compile(" " + body), parser.required
+
+
+class _Parser:
+    """Recursive descent over pattern tokens; also collects the words a match can start with."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens, self.position = tokens, 0
+        self.required: list[frozenset[str]] = []  # top-level mandatory elements whose words are known
+
+    def peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def sequence(self, top: bool = False) -> tuple[str, set[str | None]]:
+        """Parse elements up to a closing bracket or bar; return the regex and its start triggers."""
+        parts: list[str] = []
+        triggers: set[str | None] = set()
+        open_start = True  # every element so far may match nothing: the next one can start a match
+        while self.peek() not in (None, ")", "]", "|", "&"):
+            regex, starts, optional = self.element()
+            parts.append(regex)
+            if top and not optional and starts and None not in starts:
+                self.required.append(frozenset(w for w in starts if w))
+            if open_start:
+                triggers |= starts - {None}
+                open_start = optional or None in starts
+        if not parts:
+            raise PatternError("empty alternative")
+        if open_start:
+            triggers.add(None)
+        return "".join(parts), triggers
+
+    def element(self) -> tuple[str, set[str | None], bool]:
+        """Parse one element; return its regex, start triggers and whether it can match nothing."""
+        token = self.tokens[self.position]
+        self.position += 1
+        if token == "...":
+            return GAP, {None}, True
+        if token == "#":
+            return r"[0-9]+ ", {None}, False
+        if token in ("(", "["):
+            return self.group(token)
+        if re.fullmatch(r"[a-z0-9]+\*?", token):
+            word = re.escape(token.rstrip("*"))
+            return (word + r"[a-z0-9]* " if token.endswith("*") else word + " "), {token}, False
+        raise PatternError(f"unexpected '{token}' (write lower case words without punctuation)")
+
+    def group(self, opener: str) -> tuple[str, set[str | None], bool]:
+        """Parse `(a|b)` or `[a|b]`."""
+        closer = ")" if opener == "(" else "]"
+        alternatives, triggers = [], set()
+        while True:
+            regex, starts = self.sequence()
+            alternatives.append(regex)
+            triggers |= starts
+            token = self.peek()
+            self.position += 1
+            if token == "|":
+                continue
+            if token != closer:
+                raise PatternError(f"'{opener}' is not closed with '{closer}'")
+            break
+        optional = opener == "["
+        regex = "(?:" + "|".join(alternatives) + ")" + ("?" if optional else "")
+        return regex, triggers | ({None} if optional else set()), optional or None in triggers
+
+
+class TriggerIndex:
+    """Finds, for a message's words, the few patterns worth running (most messages trigger none).
+
+    Every distinct required element (a set of words) gets a number; a message satisfies the elements one of whose
+    words it holds, and a pattern is a candidate only when all its elements are satisfied. What each word satisfies
+    is remembered, since the words of chat messages repeat a lot.
+    """
+
+    CACHE_LIMIT = 200_000
+
+    def __init__(self, patterns: list[tuple[str, Compiled]]) -> None:
+        self.patterns = patterns
+        ids: dict[frozenset[str], int] = {}
+        self.by_word: dict[str, set[int]] = {}
+        self.by_prefix: dict[str, set[int]] = {}
+        self.by_key: dict[int, list[tuple[int, frozenset[int]]]] = {}
+        self.always: list[int] = []
+        for i, (_, pattern) in enumerate(patterns):
+            # elements made of everyday words filter nothing and only cost time: leave them to the regex
+            telling = [element for element in pattern.required if not _everyday(element)]
+            needed = frozenset(self._element_id(ids, element) for element in telling)
+            if telling:
+                key = pattern.key if pattern.key in telling else telling[0]
+                self.by_key.setdefault(ids[key], []).append((i, needed))
+            else:
+                self.always.append(i)
+        self.lengths = sorted({len(p) for p in self.by_prefix})
+        self._cache: dict[str, frozenset[int]] = {}
+
+    def _element_id(self, ids: dict[frozenset[str], int], element: frozenset[str]) -> int:
+        """Number an element the first time it is seen and index its words."""
+        if element not in ids:
+            ids[element] = len(ids)
+            for word in element:
+                table = self.by_prefix if word.endswith("*") else self.by_word
+                table.setdefault(word.rstrip("*"), set()).add(ids[element])
+        return ids[element]
+
+    def _elements_of(self, word: str) -> frozenset[int]:
+        """Return the elements one word satisfies, exactly or by prefix."""
+        found = self._cache.get(word)
+        if found is None:
+            hits = set(self.by_word.get(word, ()))
+            for length in self.lengths:
+                if length > len(word):
+                    break
+                hits |= self.by_prefix.get(word[:length], set())
+            found = frozenset(hits)
+            if len(self._cache) >= self.CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[word] = found
+        return found
+
+    def satisfied(self, words: frozenset[str]) -> set[int]:
+        """Return the elements a message's words satisfy."""
+        return set().union(*[self._elements_of(word) for word in words])
+
+    def candidates(self, words: frozenset[str]) -> list[tuple[str, Compiled]]:
+        """Return the (key, pattern) pairs the message can match, in their original order."""
+        satisfied = self.satisfied(words)
+        keyed = self.by_key
+        hits = [i for element in satisfied & keyed.keys() for i, needs in keyed[element] if needs <= satisfied]
+        return [self.patterns[i] for i in sorted(hits + self.always)]
+
+
+def _everyday(element: frozenset[str]) -> bool:
+    """Return whether every word of an element is so common that it tells nothing about a message."""
+    return all(w.rstrip("*") in COMMON or len(w.rstrip("*")) < 3 for w in element)

@@ -1,0 +1,128 @@
+"""Advisor reminders and user follow-ups: scheduled when an intake completes, fired by whichever worker claims them."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import followup
+from handlers.messenger import send_bodies
+from storage import alerts, outbox, reminders, transcript
+from storage.models import Case, Contact, Reminder
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)
+BATCH = 50
+ADVISOR_ROUNDS = 2  # the first alert, then once more at the same interval if still untouched
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The service's promises, as durations."""
+
+    advisor_sla: timedelta = timedelta(hours=24)
+    urgent_sla: timedelta = timedelta(hours=1)
+    followup_after: timedelta = timedelta(hours=24)
+    window_margin: timedelta = timedelta(minutes=15)
+
+    def sla(self, case: Case) -> timedelta:
+        """Return how soon an advisor must answer this case."""
+        return self.urgent_sla if case.urgency == "urgent" else self.advisor_sla
+
+
+def schedule_after_intake(session: Session, case: Case, contact: Contact, timing: Timing, now: datetime) -> None:
+    """Schedule the advisor reminder and, while the window allows, the user follow-up."""
+    reminders.schedule(session, case_id=case.id, kind=reminders.ADVISOR, due_at=now + timing.sla(case), now=now)
+    due = followup.followup_due(now, contact.last_inbound_at or now, timing.followup_after, timing.window_margin)
+    if due is not None:
+        reminders.schedule(session, case_id=case.id, kind=reminders.FOLLOWUP, due_at=due, now=now)
+
+
+def user_wrote(session: Session, case: Case, contact: Contact, timing: Timing, now: datetime) -> None:
+    """The user's message opens a new 24-hour window: the follow-up moves with it."""
+    due = followup.followup_due(now, now, timing.followup_after, timing.window_margin)
+    if due is not None:
+        reminders.move(session, case.id, reminders.FOLLOWUP, due)
+
+
+def advisor_replied(session: Session, case: Case, now: datetime) -> None:
+    """An advisor answered or took over: no more advisor reminders; the case is in progress."""
+    case.first_response_at = case.first_response_at or now
+    case.overdue = False
+    if case.status == "new":
+        case.status = "in_progress"
+    reminders.cancel(session, case.id, (reminders.ADVISOR,), "an advisor replied", now)
+
+
+def case_closed(session: Session, case: Case, now: datetime) -> None:
+    """Close a case and cancel everything still scheduled for it."""
+    case.status = "closed"
+    reminders.cancel(session, case.id, (reminders.ADVISOR, reminders.FOLLOWUP), "case closed", now)
+
+
+class ReminderWorker:
+    """Fires due reminders; the database lease makes each one fire in exactly one worker."""
+
+    def __init__(self, sessions: sessionmaker[Session], timing: Timing, clock: Callable[[], datetime]) -> None:
+        self.sessions, self.timing, self.clock = sessions, timing, clock
+
+    def run_due(self) -> int:
+        """Fire every due reminder; return how many were handled."""
+        handled = 0
+        while True:
+            with self.sessions.begin() as session:
+                claimed = [r.id for r in reminders.claim_due(session, self.clock(), BATCH, LEASE)]
+            if not claimed:
+                return handled
+            for reminder_id in claimed:
+                with self.sessions.begin() as session:
+                    self._fire(session, session.get_one(Reminder, reminder_id))
+                handled += 1
+
+    def _fire(self, session: Session, reminder: Reminder) -> None:
+        """Carry out one reminder, or record why it no longer applies."""
+        now = self.clock()
+        case = session.get(Case, reminder.case_id)
+        if case is None or case.status == "closed":
+            reminders.finish(reminder, reminders.CANCELLED, now, "case closed")
+        elif reminder.kind == reminders.ADVISOR:
+            self._remind_advisors(session, reminder, case, now)
+        else:
+            self._follow_up(session, reminder, case, now)
+
+    def _remind_advisors(self, session: Session, reminder: Reminder, case: Case, now: datetime) -> None:
+        """Alert the advisors that a case waits too long, once more later if still untouched."""
+        if case.first_response_at is not None:
+            reminders.finish(reminder, reminders.CANCELLED, now, "an advisor replied")
+            return
+        case.overdue = True
+        alerts.raise_alert(session, case_id=case.id, kind="overdue", category=None, severity=case.urgency, now=now)
+        if reminder.round < ADVISOR_ROUNDS:
+            reminders.schedule(session, case_id=case.id, kind=reminders.ADVISOR, due_at=now + self.timing.sla(case),
+                               now=now, round_=reminder.round + 1)
+        reminders.finish(reminder, reminders.DONE, now)
+        log.info("case %s overdue (reminder round %d)", case.reference, reminder.round)
+
+    def _follow_up(self, session: Session, reminder: Reminder, case: Case, now: datetime) -> None:
+        """Ask the user how it goes, but only inside Messenger's 24-hour window."""
+        contact = session.get(Contact, case.contact_id) if case.contact_id else None
+        if contact is None:
+            reminders.finish(reminder, reminders.SKIPPED, now, "the contact is gone")
+            return
+        if not followup.window_open(now, contact.last_inbound_at):
+            closed = contact.last_inbound_at + followup.WINDOW if contact.last_inbound_at else None
+            reminders.finish(reminder, reminders.SKIPPED, now, f"messaging window closed at {closed}")
+            log.info("case %s: follow-up skipped, window closed", case.reference)
+            return
+        message = followup.followup_message(contact.locale)
+        for body in send_bodies(contact.psid, message):
+            body["messaging_type"] = "UPDATE"  # a message the bot starts, inside the window
+            outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now)
+        transcript.record(session, contact_id=contact.id, case_id=case.id, direction="out", kind="followup",
+                          text=message.text, mid=None, now=now)
+        reminders.finish(reminder, reminders.DONE, now)
+        log.info("case %s: follow-up queued", case.reference)
+

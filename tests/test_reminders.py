@@ -1,0 +1,164 @@
+"""Advisor reminders and user follow-ups, on a controlled clock, through the real webhook and sender."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app import create_app
+from handlers.settings import Settings
+from storage import reminders
+from storage.cases import export_cases
+from storage.models import Alert, Case, Reminder
+from tests.conftest import User
+from tests.support import messenger
+
+PAGE_INBOX = "263902037430900"
+
+
+class Clock:
+    """A clock the test moves by hand, shared by the webhook, the sender and the reminder worker."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def timed(settings: Settings, graph: Any, clock: Clock) -> Iterator[tuple[User, Any]]:
+    """An app with short promises: advisor 60 s (urgent 10 s), follow-up after 120 s, window margin 30 s."""
+    app = create_app(replace(settings, advisor_sla=60, urgent_sla=10, followup_after=120, window_margin=30),
+                     start_background=False)
+    services = app.extensions["intake"]
+    services.clock = services.sender.clock = services.reminders.clock = clock
+    yield User(app.test_client(), services, graph, psid="7391046258314702"), services
+    services.engine.dispose()
+
+
+def complete_intake(user: User, urgency: str = "normal") -> None:
+    """Answer the whole intake quickly."""
+    user.say("hoi")
+    for step, value in [("privacy", "yes"), ("reporter", "parent"), ("danger", "no"), ("category", "privacy"),
+                        ("platform", "instagram"), ("since", "today"), ("age", "18_plus"), ("known", "yes"),
+                        ("reported", "no")]:
+        user.choose(step, value)
+    user.say("Iemand gebruikt foto's van de klas op een website.")
+    user.choose("urgency", urgency)
+    user.choose("contact_method", "messenger")
+
+
+def rows(services: Any) -> list[tuple[str, int, str, str | None]]:
+    """Return every reminder as (kind, round, status, reason)."""
+    with services.sessions.begin() as session:
+        return [(r.kind, r.round, r.status, r.last_error) for r in session.scalars(select(Reminder).order_by(Reminder.id))]
+
+
+def follow_ups(graph: Any, psid: str) -> list[dict[str, Any]]:
+    """Return the follow-up messages the Graph API received."""
+    return [b for b in graph.sent_messages(psid)
+            if any(q["payload"].startswith("FOLLOWUP:") for q in b["message"].get("quick_replies", []))]
+
+
+def test_completing_an_intake_schedules_both_reminders(timed: tuple[User, Any], clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user)
+    with services.sessions.begin() as session:
+        due = {r.kind: r.due_at for r in session.scalars(select(Reminder))}
+    assert due[reminders.ADVISOR] == clock.now + timedelta(seconds=60)
+    assert due[reminders.FOLLOWUP] == clock.now + timedelta(seconds=120)
+
+
+def test_the_follow_up_is_sent_once_on_time_and_its_answer_closes_the_case(timed: tuple[User, Any],
+                                                                            clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user)
+    clock.advance(119)
+    services.reminders.run_due()
+    services.sender.deliver_all()
+    assert follow_ups(user.graph, user.psid) == []
+    clock.advance(2)
+    assert services.reminders.run_due() >= 1 and services.reminders.run_due() == 0
+    services.sender.deliver_all()
+    [sent] = follow_ups(user.graph, user.psid)
+    assert sent["messaging_type"] == "UPDATE" and len(sent["message"]["quick_replies"]) == 3
+    user.tap("Opgelost")
+    with services.sessions.begin() as session:
+        assert session.scalars(select(Case)).one().status == "closed"
+    assert all(status in ("done", "cancelled") for _, _, status, _ in rows(services))
+
+
+def test_the_follow_up_comes_before_the_window_closes_and_never_after(timed: tuple[User, Any], clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user)
+    with services.sessions.begin() as session:
+        follow_up = session.scalars(select(Reminder).where(Reminder.kind == reminders.FOLLOWUP)).one()
+        follow_up.due_at = clock.now + timedelta(hours=30)  # as if FOLLOWUP_AFTER were longer than the window
+    clock.advance(30 * 3600)
+    services.reminders.run_due()
+    services.sender.deliver_all()
+    assert follow_ups(user.graph, user.psid) == []
+    [reason] = [reason for kind, _, status, reason in rows(services) if kind == reminders.FOLLOWUP]
+    assert "window closed" in reason
+
+
+def test_a_message_from_the_user_moves_the_follow_up_with_the_new_window(timed: tuple[User, Any],
+                                                                         clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user)
+    clock.advance(100)
+    user.say("Ik wilde nog iets toevoegen")
+    with services.sessions.begin() as session:
+        follow_up = session.scalars(select(Reminder).where(Reminder.kind == reminders.FOLLOWUP)).one()
+        assert follow_up.due_at == clock.now + timedelta(seconds=120)
+
+
+def test_an_untouched_case_alerts_advisors_twice_then_stops(timed: tuple[User, Any], clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user)
+    for _ in range(3):
+        clock.advance(61)
+        services.reminders.run_due()
+    with services.sessions.begin() as session:
+        overdue = [a for a in session.scalars(select(Alert)) if a.kind == "overdue"]
+        assert len(overdue) == 2 and session.scalars(select(Case)).one().overdue
+    assert [(k, r) for k, r, s, _ in rows(services) if k == reminders.ADVISOR] == [("advisor", 1), ("advisor", 2)]
+
+
+def test_an_urgent_case_uses_the_urgent_promise(timed: tuple[User, Any], clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user, urgency="urgent")
+    with services.sessions.begin() as session:
+        advisor = session.scalars(select(Reminder).where(Reminder.kind == reminders.ADVISOR)).one()
+        assert advisor.due_at == clock.now + timedelta(seconds=10)
+
+
+def test_a_reply_from_the_page_inbox_stops_advisor_reminders_and_pauses_the_bot(timed: tuple[User, Any],
+                                                                               clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user)
+    echo = {"sender": {"id": messenger.PAGE_ID}, "recipient": {"id": user.psid}, "timestamp": 1781000009999,
+            "message": {"is_echo": True, "app_id": int(PAGE_INBOX), "mid": "m_human_1", "text": "Hoi, ik ben Sam."}}
+    assert user.post(messenger.envelope(echo)).status_code == 200
+    assert ("advisor", 1, "cancelled", "an advisor replied") in rows(services)
+    assert user.say("Dank je Sam") == [], "the bot stays silent while a person talks"
+    back = {"sender": {"id": user.psid}, "recipient": {"id": messenger.PAGE_ID}, "timestamp": 1781000019999,
+            "pass_thread_control": {"previous_owner_app_id": PAGE_INBOX, "new_owner_app_id": "880123456789012"}}
+    user.post(messenger.envelope(back))
+    assert user.say("hallo?"), "after the hand-back the bot answers again"
+    with services.sessions.begin() as session:
+        [case] = export_cases(session)
+    assert case["status"] == "in_progress"

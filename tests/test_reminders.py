@@ -64,7 +64,8 @@ def complete_intake(user: User, urgency: str = "normal") -> None:
 def rows(services: Any) -> list[tuple[str, int, str, str | None]]:
     """Return every reminder as (kind, round, status, reason)."""
     with services.sessions.begin() as session:
-        return [(r.kind, r.round, r.status, r.last_error) for r in session.scalars(select(Reminder).order_by(Reminder.id))]
+        found = session.scalars(select(Reminder).order_by(Reminder.id))
+        return [(r.kind, r.round, r.status, r.last_error) for r in found]
 
 
 def follow_ups(graph: Any, psid: str) -> list[dict[str, Any]]:

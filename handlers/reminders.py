@@ -16,7 +16,9 @@ from storage.models import Case, Contact, Reminder
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 BATCH = 50
-ADVISOR_ROUNDS = 2  # the first alert, then once more at the same interval if still untouched
+ADVISOR_ROUNDS = 2
+MAX_ATTEMPTS = 5
+RETRY_AFTER = timedelta(seconds=60)  # the first alert, then once more at the same interval if still untouched
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,23 @@ class ReminderWorker:
             if not claimed:
                 return handled
             for reminder_id in claimed:
-                with self.sessions.begin() as session:
-                    self._fire(session, session.get_one(Reminder, reminder_id))
+                try:
+                    with self.sessions.begin() as session:
+                        self._fire(session, session.get_one(Reminder, reminder_id))
+                except Exception:  # one broken reminder must not hold up the others
+                    log.exception("reminder %s failed", reminder_id)
+                    self._give_back(reminder_id)
                 handled += 1
+
+    def _give_back(self, reminder_id: int) -> None:
+        """Try a failed reminder again later; after a few failures keep it as failed, with the reason."""
+        with self.sessions.begin() as session:
+            reminder = session.get_one(Reminder, reminder_id)
+            if reminder.attempts >= MAX_ATTEMPTS:
+                reminders.finish(reminder, reminders.FAILED, self.clock(), "failed too often; see the log")
+            else:
+                reminder.status, reminder.locked_until = reminders.PENDING, None
+                reminder.due_at = self.clock() + RETRY_AFTER * reminder.attempts
 
     def _fire(self, session: Session, reminder: Reminder) -> None:
         """Carry out one reminder, or record why it no longer applies."""

@@ -153,8 +153,10 @@ class TriggerIndex:
         self.by_key: dict[int, list[tuple[int, frozenset[int]]]] = {}
         self.always: list[int] = []
         for i, (_, pattern) in enumerate(patterns):
-            # elements made of everyday words filter nothing and only cost time: leave them to the regex
-            telling = [element for element in pattern.required if not _everyday(element)]
+            # elements with everyday words filter little and cost time: leave them to the regex when the
+            # pattern has a better element, keep the least everyday one when it has none
+            telling = [element for element in pattern.required if not _everyday(element)] or \
+                sorted(pattern.required, key=_everyday_words)[:1]
             needed = frozenset(self._element_id(ids, element) for element in telling)
             if telling:
                 key = pattern.key if pattern.key in telling else telling[0]
@@ -200,6 +202,11 @@ class TriggerIndex:
         return [self.patterns[i] for i in sorted(hits + self.always)]
 
 
+def _everyday_words(element: frozenset[str]) -> int:
+    """Return how many words of an element are so common that they tell little about a message."""
+    return sum(w.rstrip("*") in COMMON or len(w.rstrip("*")) < 3 for w in element)
+
+
 def _everyday(element: frozenset[str]) -> bool:
-    """Return whether every word of an element is so common that it tells nothing about a message."""
-    return all(w.rstrip("*") in COMMON or len(w.rstrip("*")) < 3 for w in element)
+    """Return whether an element has an everyday word (a message holding it says little)."""
+    return _everyday_words(element) > 0

@@ -6,6 +6,7 @@ last word; each compiled word eats its trailing space, so patterns line up on wh
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 TOKEN = re.compile(r"\.\.\.|[()\[\]|#&]|[a-z0-9]+\*?|\S")
@@ -150,17 +151,21 @@ class TriggerIndex:
         ids: dict[frozenset[str], int] = {}
         self.by_word: dict[str, set[int]] = {}
         self.by_prefix: dict[str, set[int]] = {}
-        self.by_key: dict[int, list[tuple[int, frozenset[int]]]] = {}
+        self.by_key: dict[int, list[tuple[int, frozenset[int], tuple[frozenset[str], ...]]]] = {}
         self.always: list[int] = []
+        # how many patterns use each word: a popular word makes a poor key (its list is walked for every message)
+        use = Counter(word for _, pattern in patterns for element in pattern.required for word in element)
         for i, (_, pattern) in enumerate(patterns):
             # elements with everyday words filter little and cost time: leave them to the regex when the
             # pattern has a better element, keep the least everyday one when it has none
             telling = [element for element in pattern.required if not _everyday(element)] or \
                 sorted(pattern.required, key=_everyday_words)[:1]
             needed = frozenset(self._element_id(ids, element) for element in telling)
+            # the everyday elements are still checked, by plain word lookup, before the regex runs
+            plain = tuple(e for e in pattern.required if e not in telling and not any(w.endswith("*") for w in e))
             if telling:
-                key = pattern.key if pattern.key in telling else telling[0]
-                self.by_key.setdefault(ids[key], []).append((i, needed))
+                key = min(telling, key=lambda element: sum(use[w] for w in element))
+                self.by_key.setdefault(ids[key], []).append((i, needed, plain))
             else:
                 self.always.append(i)
         self.lengths = sorted({len(p) for p in self.by_prefix})
@@ -198,7 +203,8 @@ class TriggerIndex:
         """Return the (key, pattern) pairs the message can match, in their original order."""
         satisfied = self.satisfied(words)
         keyed = self.by_key
-        hits = [i for element in satisfied & keyed.keys() for i, needs in keyed[element] if needs <= satisfied]
+        hits = [i for element in satisfied & keyed.keys() for i, needs, plain in keyed[element]
+                if needs <= satisfied and all(not words.isdisjoint(e) for e in plain)]
         return [self.patterns[i] for i in sorted(hits + self.always)]
 
 

@@ -72,8 +72,14 @@ def _compile_part(tokens: list[str]) -> tuple[re.Pattern[str], list[frozenset[st
     return re.compile(" " + body), parser.required
 
 
+def _rarity(words: frozenset[str]) -> tuple[int, int, int]:
+    """Order word sets from most telling (few everyday words, long words, few alternatives) to least."""
+    plain = [w.rstrip("*") for w in words]
+    return (sum(w in COMMON or len(w) < 3 for w in plain), -min(len(w) for w in plain), len(plain))
+
+
 class _Parser:
-    """Recursive descent over pattern tokens; also collects the words a match can start with."""
+    """Recursive descent over pattern tokens; also works out, per element, words one of which every match holds."""
 
     def __init__(self, tokens: list[str]) -> None:
         self.tokens, self.position = tokens, 0
@@ -82,48 +88,51 @@ class _Parser:
     def peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
 
-    def sequence(self, top: bool = False) -> tuple[str, set[str | None]]:
-        """Parse elements up to a closing bracket or bar; return the regex and its start triggers."""
+    def sequence(self, top: bool = False) -> tuple[str, frozenset[str] | None]:
+        """Parse elements up to a closing bracket or bar; return the regex and its most telling word set."""
         parts: list[str] = []
-        triggers: set[str | None] = set()
-        open_start = True  # every element so far may match nothing: the next one can start a match
+        telling: list[frozenset[str]] = []
         while self.peek() not in (None, ")", "]", "|", "&"):
-            regex, starts, optional = self.element()
+            regex, words, optional = self.element()
             parts.append(regex)
-            if top and not optional and starts and None not in starts:
-                self.required.append(frozenset(w for w in starts if w))
-            if open_start:
-                triggers |= starts - {None}
-                open_start = optional or None in starts
+            if not optional and words:
+                telling.append(words)
+                if top:
+                    self.required.append(words)
         if not parts:
             raise PatternError("empty alternative")
-        if open_start:
-            triggers.add(None)
-        return "".join(parts), triggers
+        return "".join(parts), min(telling, key=_rarity) if telling else None
 
-    def element(self) -> tuple[str, set[str | None], bool]:
-        """Parse one element; return its regex, start triggers and whether it can match nothing."""
+    def element(self) -> tuple[str, frozenset[str] | None, bool]:
+        """Parse one element; return its regex, the words one of which it always holds, and if it may be empty."""
         token = self.tokens[self.position]
         self.position += 1
         if token == "...":
-            return GAP, {None}, True
+            return GAP, None, True
         if token == "#":
-            return r"[0-9]+ ", {None}, False
+            return r"[0-9]+ ", None, False
         if token in ("(", "["):
             return self.group(token)
         if re.fullmatch(r"[a-z0-9]+\*?", token):
+            if token.endswith("*") and len(token) < 3:
+                raise PatternError(f"'{token}': a prefix needs at least two letters")
             word = re.escape(token.rstrip("*"))
-            return (word + r"[a-z0-9]* " if token.endswith("*") else word + " "), {token}, False
+            return (word + r"[a-z0-9]* " if token.endswith("*") else word + " "), frozenset({token}), False
         raise PatternError(f"unexpected '{token}' (write lower case words without punctuation)")
 
-    def group(self, opener: str) -> tuple[str, set[str | None], bool]:
-        """Parse `(a|b)` or `[a|b]`."""
+    def group(self, opener: str) -> tuple[str, frozenset[str] | None, bool]:
+        """Parse `(a|b)` or `[a|b]`: each alternative contributes its most telling words."""
         closer = ")" if opener == "(" else "]"
-        alternatives, triggers = [], set()
+        alternatives: list[str] = []
+        words: set[str] = set()
+        known = True
         while True:
-            regex, starts = self.sequence()
+            regex, telling = self.sequence()
             alternatives.append(regex)
-            triggers |= starts
+            if telling is None:
+                known = False  # an alternative of only gaps or numbers: no word can be required
+            else:
+                words |= telling
             token = self.peek()
             self.position += 1
             if token == "|":
@@ -133,7 +142,7 @@ class _Parser:
             break
         optional = opener == "["
         regex = "(?:" + "|".join(alternatives) + ")" + ("?" if optional else "")
-        return regex, triggers | ({None} if optional else set()), optional or None in triggers
+        return regex, frozenset(words) if known and words else None, optional
 
 
 class TriggerIndex:

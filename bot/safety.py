@@ -4,19 +4,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from flows.lexicon import CategoryRules, Lexicon
 from flows.model import CRIMINAL, SAFETY_CATEGORIES, URGENT
 from flows.patterns import Compiled
 
 LEET = str.maketrans("431057@$", "aeiostas")
-WORDS = re.compile(r"[a-z0-9@$]+")
+WORDS = re.compile(r"[a-z0-9]+")
 INNER_LEET = re.compile(r"(?<=[a-z])[0-9@$]+(?=[a-z])")
 REPEATS = re.compile(r"([a-z])\1{2,}")
 SPELLED_OUT = re.compile(r"(?<![a-z0-9])(?:[a-z] ){2,}[a-z](?![a-z0-9])")  # "n a a k t", from "n.a.a.k.t"
 NEGATION_WINDOW = 3
 ORDER = {name: rank for rank, name in enumerate(SAFETY_CATEGORIES)}
+SEVERITY = {name: "urgent" if name in URGENT else "criminal" if name in CRIMINAL else "concern"
+            for name in SAFETY_CATEGORIES}  # before the minor rule; see _with_severity
 
 
 @dataclass(frozen=True)
@@ -42,23 +44,21 @@ class Detection:
 
 def prepare(text: str, emoji: Mapping[str, str] | None = None) -> str:
     """Return the text as patterns see it: ' words in lower case without accents or leetspeak '."""
-    for symbol, word in (emoji or {}).items():
-        if symbol in text:
-            text = text.replace(symbol, word)
-    text = text.lower()
-    if not text.isascii():
+    if not text.isascii():  # emoji and accents only occur in non-ASCII text
+        for symbol, word in (emoji or {}).items():
+            if symbol in text:
+                text = text.replace(symbol, word)
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    words = [_unleet(w) for w in WORDS.findall(text)]
-    prepared = REPEATS.sub(r"\1\1", " ".join(w for w in words if w))
-    prepared = SPELLED_OUT.sub(lambda m: m.group().replace(" ", ""), prepared)
+    text = INNER_LEET.sub(_unleet, text.lower())
+    prepared = REPEATS.sub(r"\1\1", " ".join(WORDS.findall(text)))
+    if SPELLED_OUT.search(prepared):
+        prepared = SPELLED_OUT.sub(lambda m: m.group().replace(" ", ""), prepared)
     return f" {prepared} "
 
 
-def _unleet(word: str) -> str:
-    """Turn leetspeak digits between letters into letters (n44kt, k1ll); keep 12yo and 2e as they are."""
-    if word.isalpha() or word.isdigit():
-        return word
-    return INNER_LEET.sub(lambda m: m.group().translate(LEET), word).strip("@$")
+def _unleet(match: re.Match[str]) -> str:
+    """Turn leetspeak between letters into letters (n44kt, k1ll); 12yo and 2e stay as they are."""
+    return match.group().translate(LEET)
 
 
 def classify(text: str, lexicon: Lexicon) -> list[Detection]:
@@ -69,25 +69,28 @@ def classify(text: str, lexicon: Lexicon) -> list[Detection]:
         return []
     found: dict[str, Detection] = {}
     vocabulary = frozenset(words)
-    harmless: dict[str, list[Compiled]] | None = None  # the exceptions that can match, worked out on a first hit
-    for category, pattern in lexicon.index.candidates(vocabulary):
+    patterns, harmless = [], {}
+    for (category, is_exception), pattern in lexicon.index.candidates(vocabulary):
+        if is_exception:
+            harmless.setdefault(category, []).append(pattern)
+        else:
+            patterns.append((category, pattern))
+    for category, pattern in patterns:
         if category in found:
             continue
         for match in _search_all(prepared, pattern):
-            if harmless is None:
-                harmless = {}
-                for name, exception in lexicon.exception_index.candidates(vocabulary):
-                    harmless.setdefault(name, []).append(exception)
-            if not _excepted(prepared, match, harmless.get(category, [])) and \
+            if not _excepted(prepared, match, harmless.get(category, ())) and \
                     not _negated(prepared, match, lexicon.categories[category]):
-                found[category] = Detection(category, match.group().strip(), match.span(), "concern")
+                found[category] = Detection(category, match.group().strip(), match.span(), SEVERITY[category])
                 break
     if len(found) > 1:
         found.pop("bullying", None)  # bullying only when nothing worse is there
     categories = found.keys()
     minor = "intimate_images" in categories and any(
         cue.search(prepared) for _, cue in lexicon.minor_index.candidates(vocabulary))
-    return sorted((_with_severity(d, minor) for d in found.values()), key=_rank)
+    if minor:
+        found["intimate_images"] = _with_severity(found["intimate_images"], True)
+    return sorted(found.values(), key=_rank)
 
 
 def from_answer(category: str, matched: str, minor: bool) -> Detection:
@@ -107,7 +110,9 @@ def _with_severity(detection: Detection, minor: bool) -> Detection:
         severity = "urgent"
     else:
         severity = "criminal" if category in CRIMINAL else "concern"
-    return replace(detection, severity=severity)
+    if severity == detection.severity:
+        return detection
+    return Detection(detection.category, detection.matched, detection.span, severity, detection.source)
 
 
 def _rank(detection: Detection) -> tuple[int, int]:
@@ -123,7 +128,7 @@ def _search_all(prepared: str, pattern: Compiled) -> Iterator[re.Match[str]]:
         start = match.start() + 1
 
 
-def _excepted(prepared: str, match: re.Match[str], exceptions: list[Compiled]) -> bool:
+def _excepted(prepared: str, match: re.Match[str], exceptions: list[Compiled] | tuple[()]) -> bool:
     """Return whether an exception (a harmless idiom) of the category overlaps the match."""
     for exception in exceptions:
         for harmless in _search_all(prepared, exception):

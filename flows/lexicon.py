@@ -39,13 +39,9 @@ class Lexicon:
 
     @cached_property
     def index(self) -> TriggerIndex:
-        """Every category pattern, indexed by the words that trigger it."""
-        return TriggerIndex([(c.name, p) for c in self.categories.values() for p in c.patterns])
-
-    @cached_property
-    def exception_index(self) -> TriggerIndex:
-        """Every exception, indexed the same way, keyed by its category."""
-        return TriggerIndex([(c.name, p) for c in self.categories.values() for p in c.exceptions])
+        """Every pattern and exception, keyed by (category, is exception), indexed by the words they need."""
+        return TriggerIndex([((c.name, False), p) for c in self.categories.values() for p in c.patterns]
+                            + [((c.name, True), p) for c in self.categories.values() for p in c.exceptions])
 
     @cached_property
     def minor_index(self) -> TriggerIndex:

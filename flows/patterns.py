@@ -213,7 +213,8 @@ class TriggerIndex:
         satisfied = self.satisfied(words)
         keyed = self.by_key
         hits = [i for element in satisfied & keyed.keys() for i, needs, plain in keyed[element]
-                if needs <= satisfied and all(not words.isdisjoint(e) for e in plain)]
+                if needs <= satisfied and (not plain or not words.isdisjoint(plain[0]) and
+                                           (len(plain) == 1 or all(not words.isdisjoint(e) for e in plain[1:])))]
         return [self.patterns[i] for i in sorted(hits + self.always)]
 
 

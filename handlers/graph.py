@@ -42,6 +42,15 @@ class GraphClient:
         """Send one message or sender action; raise GraphError on failure."""
         return self.post("/me/messages", body).get("message_id")
 
+    def subscribed_apps(self) -> list[str]:
+        """Return the ids of the apps subscribed to the page's webhooks."""
+        try:
+            response = self._session.get(self.base_url + "/me/subscribed_apps",
+                                         params={"access_token": self._token}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise GraphError(f"network error: {type(exc).__name__}") from exc
+        return [str(app.get("id")) for app in _decode(response).get("data", []) if isinstance(app, dict)]
+
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST JSON to a Graph path and return the decoded answer."""
         try:

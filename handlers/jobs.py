@@ -11,7 +11,7 @@ from flask import Flask
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
-OUTBOX_JOB, REMINDER_JOB, ALERT_JOB = "outbox", "reminders", "alerts"
+OUTBOX_JOB, REMINDER_JOB, ALERT_JOB, SUBSCRIPTION_JOB = "outbox", "reminders", "alerts", "subscription"
 ALERT_INTERVAL = 10.0
 
 
@@ -25,6 +25,8 @@ class Jobs:
         work = {OUTBOX_JOB: (services.sender.deliver_all, interval),
                 REMINDER_JOB: (services.reminders.run_due, services.settings.reminder_interval),
                 ALERT_JOB: (services.mailer.send_pending, ALERT_INTERVAL)}
+        if services.subscription is not None:
+            work[SUBSCRIPTION_JOB] = (services.subscription.run, services.settings.subscription_interval)
         for job_id, (function, seconds) in work.items():
             self.scheduler.add_job(self._run, "interval", args=(job_id, function), seconds=seconds, id=job_id,
                                    max_instances=1, coalesce=True, next_run_time=now)

@@ -40,6 +40,7 @@ class Services:
     mailer: AlertMailer
     reminders: ReminderWorker
     clock: Callable[[], datetime] = utc_now
+    subscription: Any = field(default=None)  # handlers.subscription.SubscriptionCheck when APP_ID is set
     jobs: Any = field(default=None)  # handlers.jobs.Jobs when this process runs the background work
 
     def process(self, events: Iterable[Event]) -> int:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.case import CaseFields
-from storage.models import Case, CaseFlag, CaseSequence, Contact, Message
+from storage.models import Case, CaseFlag, CaseSequence, Contact, Message, OutboxMessage
 from storage.upsert import insert_ignore
 
 
@@ -71,9 +71,15 @@ def export_cases(session: Session) -> list[dict[str, Any]]:
         flags.setdefault(flag.case_id, []).append(
             {"category": flag.category, "severity": flag.severity, "matched": flag.matched, "source": flag.source,
              "created_at": flag.created_at.isoformat()})
+    failed: dict[int, list[OutboxMessage]] = {}
+    for message in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")):
+        failed.setdefault(message.contact_id, []).append(message)
     rows = session.execute(select(Case, Contact.psid).outerjoin(Contact, Case.contact_id == Contact.id)
                            .order_by(Case.id))
-    return [_case_dict(case, psid, flags.get(case.id, []), counts.get(case.id, 0)) for case, psid in rows]
+    return [{**_case_dict(case, psid, flags.get(case.id, []), counts.get(case.id, 0)),
+             "delivery_failures": [{"error": m.last_error, "at": m.created_at.isoformat()}
+                                   for m in failed.get(case.contact_id or -1, []) if m.created_at >= case.created_at]}
+            for case, psid in rows]
 
 
 def _case_dict(case: Case, psid: str | None, flags: list[dict[str, Any]], messages: int) -> dict[str, Any]:

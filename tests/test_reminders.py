@@ -163,3 +163,32 @@ def test_a_reply_from_the_page_inbox_stops_advisor_reminders_and_pauses_the_bot(
     with services.sessions.begin() as session:
         [case] = export_cases(session)
     assert case["status"] == "in_progress"
+
+
+def test_an_unsubscribed_app_makes_health_degraded_and_alerts_until_subscribed_again(
+        settings: Settings, graph: Any) -> None:
+    app = create_app(replace(settings, app_id="880123456789012"), start_background=False)
+    services = app.extensions["intake"]
+    client = app.test_client()
+    assert services.subscription.run() is True and client.get("/healthz").json["status"] == "ok"
+    graph.subscribed = []
+    assert services.subscription.run() is False and services.subscription.run() is False
+    health = client.get("/healthz").json
+    assert health["status"] == "degraded" and health["problems"][0]["problem"] == "app_unsubscribed"
+    assert "subscribe it again" in health["problems"][0]["detail"]
+    with services.sessions.begin() as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["app_unsubscribed"]  # one alert, not one a check
+    graph.subscribed = ["880123456789012"]
+    assert services.subscription.run() is True and client.get("/healthz").json["status"] == "ok"
+    services.engine.dispose()
+
+
+def test_a_permanent_send_error_is_kept_and_shown_in_the_case_export(user: User, services: Any, graph: Any) -> None:
+    user.say("hoi")
+    user.choose("privacy", "yes")
+    user.say("adviseur")
+    graph.fail_always(status=400, code=10, subcode=2018278, message="Message sent outside of allowed window")
+    user.say("nog iets")
+    with services.sessions.begin() as session:
+        [case] = export_cases(session)
+    assert case["delivery_failures"] and "outside of allowed window" in case["delivery_failures"][0]["error"]

@@ -190,7 +190,9 @@ class GraphServer:
             "take_thread_control": {"POST": functools.partial(self._control, "take")},
             "release_thread_control": {"POST": functools.partial(self._control, "release")},
             "thread_owner": {"GET": self._thread_owner},
+            "subscribed_apps": {"GET": self._subscribed_apps},
         }
+        self.subscribed = [app_id]  # apps subscribed to the page's webhooks; clear it to unsubscribe ours
 
     def start(self) -> GraphServer:
         """Bind a free port on 127.0.0.1 and serve from a background thread."""
@@ -382,6 +384,11 @@ class GraphServer:
         with self._lock:
             self._owners[recipient] = {"pass": str(target), "take": self.app_id}.get(action)
         return 200, {"success": True}
+
+    def _subscribed_apps(self, query: dict[str, str], body: JsonDict) -> Reply:
+        """Answer GET /{page}/subscribed_apps like Meta: the apps that receive the page's webhooks."""
+        return 200, {"data": [{"id": app, "name": f"app {app}", "subscribed_fields": ["messages"]}
+                              for app in self.subscribed]}
 
     def _thread_owner(self, query: dict[str, str], body: JsonDict) -> Reply:
         """Report the owner of the thread with ?recipient=PSID; an idle thread has none."""

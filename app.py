@@ -1,10 +1,13 @@
 """The composition root: create_app() for gunicorn and the tests, and the command line (`python app.py …`)."""
 from __future__ import annotations
 
+import logging
+import secrets
 import sys
 from datetime import timedelta
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from bot.engine import Context
 from flows.lexicon import load_lexicon_file
@@ -17,9 +20,11 @@ from handlers.reminders import ReminderWorker, Timing
 from handlers.sender import OutboxSender
 from handlers.services import Services, utc_now
 from handlers.settings import Settings, check, load_settings
+from handlers.subscription import SubscriptionCheck
 from storage.db import make_engine, make_session_factory, upgrade
 
 MAX_WEBHOOK_BODY = 2 * 1024 * 1024  # Meta's batches are far smaller; anything larger is refused with 413
+log = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings, client: Sender | None = None) -> Services:
@@ -39,25 +44,42 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
         client = (GraphClient(settings.graph_api_url, settings.page_access_token, settings.graph_timeout)
                   if settings.sends_for_real else PrintingSender())
     sender = OutboxSender(sessions, client, utc_now, token=settings.page_access_token)
+    subscription = SubscriptionCheck(sessions, client, settings.app_id, utc_now) \
+        if settings.app_id and isinstance(client, GraphClient) else None
     return Services(settings=settings, engine=engine, sessions=sessions, intake=intake, sender=sender,
-                    mailer=AlertMailer(sessions, settings.smtp), reminders=ReminderWorker(sessions, timing, utc_now))
+                    mailer=AlertMailer(sessions, settings.smtp), reminders=ReminderWorker(sessions, timing, utc_now),
+                    subscription=subscription)
 
 
 def create_app(settings: Settings | None = None, start_background: bool = True) -> Flask:
     """Create the Flask app; with start_background the outbox sender runs in this process."""
-    from handlers import health, webhook
+    from handlers import console, health, webhook
 
     settings = settings or load_settings()
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=settings.secret_key or None, MAX_CONTENT_LENGTH=MAX_WEBHOOK_BODY)
+    app.config.update(SECRET_KEY=_secret_key(settings), MAX_CONTENT_LENGTH=MAX_WEBHOOK_BODY,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=not settings.insecure_cookies)
     services = build_services(settings)
     app.extensions["intake"] = services
+    csrf = CSRFProtect(app)
+    csrf.exempt(webhook.bp)  # Meta signs its posts; it cannot send our CSRF token
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(console.bp)
     if start_background:
         services.jobs = Jobs(app, services, settings.send_interval)
         services.jobs.start()
     return app
+
+
+def _secret_key(settings: Settings) -> str:
+    """Return SECRET_KEY, or a random key for this process only when none is set."""
+    if settings.secret_key:
+        return settings.secret_key
+    log.warning("SECRET_KEY is not set: using a random key, so console log-ins do not survive a restart "
+                "and differ between workers")
+    return secrets.token_hex(32)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The command line: serve, chat, cases export, db upgrade."""
+"""The command line: serve, chat, cases export, users create, db upgrade."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,7 @@ from flows.loader import FlowError
 from handlers.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
+MIN_PASSWORD = 10
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +31,11 @@ def parser() -> argparse.ArgumentParser:
     cases = commands.add_parser("cases", help="work with stored cases").add_subparsers(dest="action", required=True)
     export = cases.add_parser("export", help="print every case")
     export.add_argument("--json", action="store_true", required=True, help="as a JSON array on stdout")
+    users = commands.add_parser("users", help="console users").add_subparsers(dest="action", required=True)
+    create = users.add_parser("create", help="add an advisor or admin (the password is asked for)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", choices=("advisor", "admin"), required=True)
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply the migrations")
     classify = commands.add_parser("classify", help="safety categories of each line on standard input, as JSON")
@@ -113,6 +119,31 @@ def cases(args: argparse.Namespace) -> int:
     return 0
 
 
+def users(args: argparse.Namespace) -> int:
+    """Create a console user; the password never appears on the command line."""
+    from getpass import getpass
+
+    from handlers.console.auth import hash_password
+    from handlers.services import utc_now
+    from storage import users as stored_users
+    from storage.db import make_engine, make_session_factory, upgrade
+
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else getpass("Password: ")
+    if len(password) < MIN_PASSWORD:
+        print(f"error: the password must be at least {MIN_PASSWORD} characters", file=sys.stderr)
+        return 2
+    engine = make_engine(load_settings().database_url)
+    upgrade(engine)
+    with make_session_factory(engine).begin() as session:
+        if stored_users.user_by_email(session, args.email):
+            print(f"error: a user with e-mail {args.email} already exists", file=sys.stderr)
+            return 1
+        stored_users.add_user(session, email=args.email, password_hash=hash_password(password), role=args.role,
+                              now=utc_now())
+    print(f"{args.role} {args.email} created")
+    return 0
+
+
 def db(args: argparse.Namespace) -> int:
     """Apply the migrations."""
     from storage.db import make_engine, upgrade
@@ -170,5 +201,5 @@ def validate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "db": db, "classify": classify,
-            "flows": validate, "lexicon": validate}
+COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "users": users, "db": db,
+            "classify": classify, "flows": validate, "lexicon": validate}

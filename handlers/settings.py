@@ -24,6 +24,8 @@ class Settings:
     app_secret: str = ""
     verify_token: str = ""
     page_access_token: str = ""
+    app_id: str = ""  # the Meta app's id: with it the bot checks that it is still subscribed to the page
+    subscription_interval: float = 600.0
     graph_api_url: str = DEFAULT_GRAPH_API_URL
     secret_key: str = ""
     port: int = 8000
@@ -39,6 +41,7 @@ class Settings:
     reminder_interval: float = 1.0
     graph_timeout: float = 10.0
     smtp: SmtpSettings = field(default_factory=lambda: SmtpSettings("", 587, "", ()))
+    insecure_cookies: bool = False  # console cookies without Secure, for local http only
 
     @property
     def sends_for_real(self) -> bool:
@@ -66,7 +69,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         database_url=env.get("DATABASE_URL") or defaults.database_url,
         app_secret=env.get("APP_SECRET", ""), verify_token=env.get("VERIFY_TOKEN", ""),
-        page_access_token=env.get("PAGE_ACCESS_TOKEN", ""),
+        page_access_token=env.get("PAGE_ACCESS_TOKEN", ""), app_id=env.get("APP_ID", ""),
         graph_api_url=(env.get("GRAPH_API_URL") or DEFAULT_GRAPH_API_URL).rstrip("/"),
         secret_key=env.get("SECRET_KEY", ""), port=_int(env, "PORT", defaults.port),
         case_prefix=env.get("CASE_PREFIX") or defaults.case_prefix,
@@ -77,6 +80,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         urgent_sla=_seconds(env, "URGENT_SLA", defaults.urgent_sla),
         followup_after=_seconds(env, "FOLLOWUP_AFTER", defaults.followup_after),
         window_margin=_seconds(env, "WINDOW_MARGIN", defaults.window_margin),
+        insecure_cookies=env.get("CONSOLE_INSECURE_COOKIES", "").strip().lower() in ("1", "true", "yes"),
     )
     check(settings)
     return settings

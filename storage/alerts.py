@@ -27,3 +27,19 @@ def claim_unmailed(session: Session, limit: int = 20) -> list[tuple[Alert, str |
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(of=Alert, skip_locked=True)
     return [(alert, reference) for alert, reference in session.execute(statement)]
+
+
+def unacknowledged(session: Session, limit: int = 50) -> list[tuple[Alert, str | None]]:
+    """Return alerts no advisor has acknowledged yet, newest first, with their case reference."""
+    statement = (select(Alert, Case.reference).outerjoin(Case, Alert.case_id == Case.id)
+                 .where(Alert.acknowledged_at.is_(None)).order_by(Alert.id.desc()).limit(limit))
+    return [(alert, reference) for alert, reference in session.execute(statement)]
+
+
+def acknowledge(session: Session, alert_id: int, now: datetime) -> bool:
+    """Mark an alert as seen; return whether it existed and was still open."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.acknowledged_at is not None:
+        return False
+    alert.acknowledged_at = now
+    return True

@@ -1,0 +1,8 @@
+"""The advisor console: a server-rendered blueprint under /console."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
+
+from handlers.console import auth, cases  # noqa: E402, F401  (the modules add their routes to bp)

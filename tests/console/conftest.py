@@ -1,0 +1,76 @@
+"""Console fixtures: stored users and a test client that logs in through the real form with its CSRF token."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from handlers.console.auth import hash_password
+from handlers.services import utc_now
+from storage import users
+from storage.models import Case
+
+PASSWORD = "correct horse battery"
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def open_case(user: Any) -> str:
+    """Let the Messenger user ask for an advisor early in the intake; return the case reference."""
+    user.say("hoi")
+    user.choose("privacy", "yes")
+    user.say("adviseur")
+    with user.services.sessions.begin() as session:
+        return session.scalars(select(Case.reference)).one()
+
+
+def add_user(services: Any, email: str, role: str = "advisor") -> str:
+    """Store a console user with PASSWORD and return the e-mail."""
+    with services.sessions.begin() as session:
+        users.add_user(session, email=email, password_hash=hash_password(PASSWORD), role=role, now=utc_now())
+    return email
+
+
+class Console:
+    """A browser-like test client for the console: it keeps the session cookie and sends the CSRF token."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.token = ""
+
+    def get(self, path: str) -> Any:
+        """GET a page and remember its CSRF token."""
+        response = self.client.get(path)
+        found = TOKEN.search(response.get_data(as_text=True))
+        self.token = found.group(1) if found else self.token
+        return response
+
+    def post(self, path: str, **data: str) -> Any:
+        """POST a form with the last CSRF token seen."""
+        return self.client.post(path, data={"csrf_token": self.token, **data})
+
+    def login(self, email: str, password: str = PASSWORD) -> Any:
+        """Log in through the form."""
+        self.get("/console/login")
+        return self.post("/console/login", email=email, password=password)
+
+
+@pytest.fixture
+def advisor(services: Any) -> str:
+    """Return the e-mail of a stored advisor (password PASSWORD)."""
+    return add_user(services, "advisor@example.org")
+
+
+@pytest.fixture
+def console(app: Any) -> Console:
+    """Return a console client that is not logged in yet."""
+    app.config["SESSION_COOKIE_SECURE"] = False  # the test client talks plain http
+    return Console(app.test_client())
+
+
+@pytest.fixture
+def logged_in(console: Console, advisor: str) -> Console:
+    """Return a console client logged in as the advisor."""
+    assert console.login(advisor).status_code == 302
+    return console

@@ -1,0 +1,71 @@
+"""One advisor's round trip in a real browser: log in, find the case, take over, reply, hand back, close."""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.console.conftest import PASSWORD, add_user, open_case
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    """Run the browser test on SQLite only: the other tests cover PostgreSQL."""
+    return sqlite_url
+
+
+@pytest.fixture
+def served(app: Any) -> Iterator[str]:
+    """Serve the app on loopback over plain http, as a local installation would."""
+    app.config["SESSION_COOKIE_SECURE"] = False
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def page(served: str) -> Iterator[Any]:
+    """Open a headless Chromium page; without Chromium fail in CI and skip elsewhere."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI: the browser test must run")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield browser.new_page()
+        browser.close()
+
+
+def test_an_advisor_takes_over_replies_hands_back_and_closes_in_the_browser(page: Any, served: str, user: Any,
+                                                                             services: Any, graph: Any) -> None:
+    advisor = add_user(services, "sam@example.org")
+    reference = open_case(user)
+    page.goto(f"{served}/console/")
+    page.fill("input[name=email]", advisor)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.click(f"table.cases a:has-text('{reference}')")
+    page.click("button:has-text('Take over')")
+    assert page.is_visible("text=bot is silent")
+    page.fill("textarea[name=text] >> nth=0", "Hoi, ik ben Sam. Vertel maar.")
+    page.click("button:has-text('Send reply')")
+    services.sender.deliver_all()
+    graph.wait_for(lambda g: "Hoi, ik ben Sam. Vertel maar." in g.texts(user.psid))
+    page.click("button:has-text('Hand back to the bot')")
+    page.click("button:has-text('Close case')")
+    assert page.is_visible("text=Case closed.")
+    assert f"{reference} closed" in " ".join(page.inner_text("h1").split())

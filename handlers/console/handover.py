@@ -16,10 +16,10 @@ from storage.models import Case, Contact, Conversation, User
 STANDARD_WINDOW = timedelta(hours=24)  # Meta: any reply within 24 hours of the user's last message
 HUMAN_AGENT_WINDOW = timedelta(days=7)  # Meta: a person may answer up to 7 days later with the HUMAN_AGENT tag
 
-JOINED = {"nl": "Hoi, een adviseur van ons team leest nu met je mee en antwoordt hier zelf. Fijn dat je er bent.",
-          "en": "Hi, an advisor from our team has joined and will answer you here in person. Glad you're here."}
-BACK = {"nl": "De adviseur heeft het gesprek afgerond. Ik ben er weer; typ 'menu' als je opnieuw wilt beginnen.",
-        "en": "The advisor has finished for now. I'm back; type 'menu' if you want to start again."}
+JOINED = {"nl": "Hoi, een adviseur van ons team is er nu bij en antwoordt je hier zelf.",
+          "en": "Hi, an advisor from our team has joined and will answer you here in person."}
+BACK = {"nl": "De adviseur heeft het gesprek afgerond. Ik ben er weer: typ 'menu' als je opnieuw wilt beginnen.",
+        "en": "The advisor has finished for now. I'm back: type 'menu' if you want to start again."}
 
 
 class ReplyRefused(Exception):

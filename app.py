@@ -39,7 +39,7 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
                     followup_after=timedelta(seconds=settings.followup_after),
                     window_margin=timedelta(seconds=settings.window_margin))
     intake = Intake(flows=FlowRegistry.from_directory(settings.flows_dir), case_prefix=settings.case_prefix,
-                    context=context, timing=timing)
+                    context=context, timing=timing, handover_app_id=settings.handover_target_app_id)
     if client is None:
         client = (GraphClient(settings.graph_api_url, settings.page_access_token, settings.graph_timeout)
                   if settings.sends_for_real else PrintingSender())

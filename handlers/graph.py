@@ -10,6 +10,7 @@ import requests
 log = logging.getLogger(__name__)
 # Meta's transient codes: 1/2 unknown/service, 4/17/32/613 rate limits, 1200 temporary send failure
 RETRYABLE_CODES = {1, 2, 4, 17, 32, 341, 613, 1200}
+HANDOVER_ENDPOINTS = {"pass_thread_control"}  # outbox bodies that go elsewhere than /me/messages
 
 
 class GraphError(Exception):
@@ -39,7 +40,11 @@ class GraphClient:
         self._session = requests.Session()
 
     def send(self, body: dict[str, Any]) -> str | None:
-        """Send one message or sender action; raise GraphError on failure."""
+        """Send one message or sender action, or a handover request (marked by _endpoint); raise GraphError."""
+        endpoint = body.get("_endpoint")
+        if endpoint in HANDOVER_ENDPOINTS:
+            self.post(f"/me/{endpoint}", {k: v for k, v in body.items() if k != "_endpoint"})
+            return None
         return self.post("/me/messages", body).get("message_id")
 
     def subscribed_apps(self) -> list[str]:

@@ -15,9 +15,9 @@ from bot.outputs import Outcome
 from flows.model import Flow
 from flows.registry import FlowRegistry
 from handlers import reminders
-from handlers.messenger import Event, send_bodies, typing_body
+from handlers.messenger import Event, send_bodies, simulated, typing_body
 from handlers.reminders import Timing
-from storage import alerts, cases, conversations, events, outbox, transcript
+from storage import alerts, cases, conversations, events, notes, outbox, transcript
 from storage.models import Case, Contact, Conversation
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,17 @@ class Intake:
     case_prefix: str
     context: engine.Context
     timing: Timing = Timing()
+    handover_app_id: str = ""  # HANDOVER_TARGET_APP_ID: where the thread goes when the user asks for an advisor
 
 
 def handle_event(session: Session, intake: Intake, event: Event, now: datetime) -> int:
     """Process one event; return how many Send API requests it queued (0 for a duplicate)."""
     if event.kind == "echo" and event.app_id in PAGE_INBOX_APPS:
         return _human_wrote(session, event, now)
+    if event.kind == "take_thread_control" and event.app_id in PAGE_INBOX_APPS:
+        return _thread_moved(session, event, paused=True, now=now)
     if event.kind == "pass_thread_control" and event.app_id not in PAGE_INBOX_APPS:
-        return _thread_returned(session, event)
+        return _thread_moved(session, event, paused=False, now=now)
     if event.kind not in STORED_KINDS or not event.sender:
         return 0
     if event.key and not events.claim_event(session, event.key, now):
@@ -62,19 +65,27 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     event_input = event.input
     if event.kind == "referral":  # opening the thread from an m.me link starts an intake if none runs
         event_input = Postback(GET_STARTED) if row.step is None and not row.completed else None
+    state = conversations.to_state(row, case.reference if case else None)
+    if event.kind == "standby" and event_input is not None:  # another app owns the thread: flag, stay silent
+        silent = engine.step(state.update(paused=True), event_input, flow, intake.context)
+        _apply_effects(session, intake, flow, contact, row, case, silent, now)
+        return 0
     if event_input is None or event.kind not in ENGINE_KINDS:
         return 0
-    state = conversations.to_state(row, case.reference if case else None)
     outcome = engine.step(state, event_input, flow, intake.context)
     conversations.save_state(row, outcome.state)
     contact.locale = outcome.state.locale
     completed_before = case is not None and case.intake_complete
+    asked_before = case is not None and case.needs_human
     case = _apply_effects(session, intake, flow, contact, row, case, outcome, now)
     if case is not None and outputs.CASE_COMPLETED in outcome.effects:
         reminders.schedule_after_intake(session, case, contact, intake.timing, now)
     elif case is not None and completed_before:
         reminders.user_wrote(session, case, contact, intake.timing, now)
-    return _queue_replies(session, contact, case, outcome, now)
+    queued = _queue_replies(session, contact, case, outcome, now)
+    if intake.handover_app_id and case is not None and case.needs_human and not asked_before:
+        queued += _pass_thread(session, contact, intake.handover_app_id, now)
+    return queued
 
 
 def _human_wrote(session: Session, event: Event, now: datetime) -> int:
@@ -94,16 +105,27 @@ def _human_wrote(session: Session, event: Event, now: datetime) -> int:
     return 0
 
 
-def _thread_returned(session: Session, event: Event) -> int:
-    """The Page Inbox passed the thread back to the bot: it answers again."""
+def _thread_moved(session: Session, event: Event, paused: bool, now: datetime) -> int:
+    """The Page Inbox took the thread (the bot falls silent) or passed it back (the bot answers again)."""
     contact = session.scalars(select(Contact).where(Contact.psid == event.sender)).one_or_none() \
         if event.sender else None
     row = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id)).one_or_none() \
         if contact else None
-    if row is not None:
-        row.paused = False
-        log.info("conversation handed back to the bot")
+    if row is None:
+        return 0
+    row.paused = paused
+    action = "page_inbox_took_over" if paused else "page_inbox_handed_back"
+    notes.audit(session, action=action, user_id=None, case_id=row.case_id, now=now)
+    log.info("conversation %s", "taken over from the Page Inbox" if paused else "handed back to the bot")
     return 0
+
+
+def _pass_thread(session: Session, contact: Contact, app_id: str, now: datetime) -> int:
+    """Queue a request to pass the thread to the app advisors answer in (after the bot's replies)."""
+    body = {"_endpoint": "pass_thread_control", "recipient": {"id": contact.psid}, "target_app_id": app_id,
+            "metadata": "advisor requested"}
+    outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now)
+    return 1
 
 
 def _flow_for(flows: FlowRegistry, row: Conversation, current: Flow) -> Flow:
@@ -126,6 +148,7 @@ def _apply_effects(session: Session, intake: Intake, flow: Flow, contact: Contac
     if case is None and effects & CASE_EFFECTS:
         case = cases.open_case(session, prefix=intake.case_prefix, contact_id=contact.id, flow_id=flow.id,
                                flow_version=flow.version, referral=row.referral, now=now)
+        case.test = simulated(contact.psid)
         row.case_id = case.id
         transcript.attach_to_case(session, contact.id, case.id, row.intake_started_at)
         log.info("case %s opened", case.reference)

@@ -10,6 +10,7 @@ from bot.outputs import Reply
 MAX_TEXT = 2000  # Send API limit on message.text
 MAX_QUICK_REPLIES = 13
 MAX_QUICK_REPLY_TITLE = 20
+SIMULATOR_PREFIX = "sim-"  # the console simulator's test contacts; Meta's PSIDs are digits only
 IGNORED_KINDS = ("delivery", "read", "reaction", "optin", "policy_enforcement", "account_linking",
                  "pass_thread_control", "take_thread_control", "request_thread_control", "app_roles")
 
@@ -68,7 +69,7 @@ def parse_item(channel: str, item: Any) -> Event:
         return Event("edit", _need(sender), timestamp, transcript_kind="edit", text=_text(edit.get("text")),
                      mid=_text(edit.get("mid")))
     kind = next((k for k in IGNORED_KINDS if k in item), None)
-    if kind == "pass_thread_control" and isinstance(item[kind], dict):
+    if kind in ("pass_thread_control", "take_thread_control") and isinstance(item[kind], dict):
         owner = item[kind].get("new_owner_app_id")
         return Event(kind, sender, timestamp, app_id=str(owner) if owner is not None else None)
     return Event(kind or "unknown", sender, timestamp)
@@ -117,9 +118,10 @@ def _standby(item: dict[str, Any], sender: str | None, timestamp: int) -> Event:
         return Event("standby", sender, timestamp)
     kinds = attachment_kinds(message.get("attachments"))
     mid = _text(message.get("mid"))
+    text = _text(message.get("text"))
     return Event("standby", _need(sender), timestamp, key=f"mid:{mid}" if mid else None,
-                 transcript_kind="text" if not kinds else "attachment:" + ",".join(kinds),
-                 text=_text(message.get("text")), mid=mid)
+                 input=Text(text) if text else None,  # read for danger and crime, never answered
+                 transcript_kind="text" if not kinds else "attachment:" + ",".join(kinds), text=text, mid=mid)
 
 
 def attachment_kinds(attachments: Any) -> tuple[str, ...]:
@@ -160,6 +162,11 @@ def _millis(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0
     return int(value * 1000) if value < 100_000_000_000 else int(value)
+
+
+def simulated(psid: str) -> bool:
+    """Return whether a PSID belongs to a simulator test contact, whose messages never go to Meta."""
+    return psid.startswith(SIMULATOR_PREFIX)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:

@@ -42,6 +42,7 @@ class Settings:
     graph_timeout: float = 10.0
     smtp: SmtpSettings = field(default_factory=lambda: SmtpSettings("", 587, "", ()))
     insecure_cookies: bool = False  # console cookies without Secure, for local http only
+    handover_target_app_id: str = ""  # pass the thread to this app (the Page Inbox) when a user asks for an advisor
 
     @property
     def sends_for_real(self) -> bool:
@@ -81,6 +82,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         followup_after=_seconds(env, "FOLLOWUP_AFTER", defaults.followup_after),
         window_margin=_seconds(env, "WINDOW_MARGIN", defaults.window_margin),
         insecure_cookies=env.get("CONSOLE_INSECURE_COOKIES", "").strip().lower() in ("1", "true", "yes"),
+        handover_target_app_id=env.get("HANDOVER_TARGET_APP_ID", "").strip(),
     )
     check(settings)
     return settings
@@ -115,5 +117,8 @@ def check(settings: Settings) -> None:
     if settings.page_access_token and not settings.app_secret:
         raise SettingsError("PAGE_ACCESS_TOKEN is set but APP_SECRET is not: without it anyone could post fake "
                             "Messenger events. Set APP_SECRET to your Meta app's secret (App settings > Basic).")
+    target = settings.handover_target_app_id
+    if target and not target.isdigit():
+        raise SettingsError(f"HANDOVER_TARGET_APP_ID must be an app id (digits only), not {target!r}")
     if not settings.case_prefix.isalnum():
         raise SettingsError(f"CASE_PREFIX must be letters and digits only, not {settings.case_prefix!r}")

@@ -3,13 +3,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import Alert, Case, CaseFlag, Message, User
 
 STATUSES = ("new", "in_progress", "waiting", "closed")
 LIST_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the case list is narrowed to; None means any."""
+
+    status: str | None = None
+    category: str | None = None
+    flag: str | None = None  # a safety category the case was flagged with
+    assignee: int | None = None
+    test: bool = False  # include the simulator's test cases
 
 
 @dataclass(frozen=True)
@@ -21,16 +32,31 @@ class CaseRow:
     assignee: str | None
 
 
-def list_cases(session: Session, status: str | None) -> list[CaseRow]:
-    """Return cases with urgent, flagged and overdue first, then the longest waiting."""
+def list_cases(session: Session, filters: Filters) -> list[CaseRow]:
+    """Return the matching cases with urgent, flagged and overdue first, then the longest waiting."""
     flags = (select(CaseFlag.case_id, func.count().label("n")).group_by(CaseFlag.case_id).subquery())
     statement = (select(Case, func.coalesce(flags.c.n, 0), User.email)
                  .outerjoin(flags, flags.c.case_id == Case.id).outerjoin(User, Case.assignee_id == User.id))
-    if status:
-        statement = statement.where(Case.status == status)
+    if filters.status:
+        statement = statement.where(Case.status == filters.status)
+    if filters.category:
+        statement = statement.where(Case.category == filters.category)
+    if filters.flag:
+        statement = statement.where(exists().where(CaseFlag.case_id == Case.id, CaseFlag.category == filters.flag))
+    if filters.assignee is not None:
+        statement = statement.where(Case.assignee_id == filters.assignee)
+    if not filters.test:
+        statement = statement.where(Case.test.is_(False))
     rows = [CaseRow(case, count, email) for case, count, email in session.execute(statement.limit(LIST_LIMIT))]
     return sorted(rows, key=lambda r: (r.case.urgency != "urgent", r.flags == 0, not r.case.overdue,
                                        r.case.created_at))
+
+
+def filter_choices(session: Session) -> dict[str, list[str]]:
+    """Return the categories and flag categories that occur, for the list's filter menus."""
+    categories = session.scalars(select(Case.category).where(Case.category.is_not(None)).distinct())
+    flagged = session.scalars(select(CaseFlag.category).distinct())
+    return {"categories": sorted(categories), "flags": sorted(flagged)}
 
 
 def case_by_reference(session: Session, reference: str) -> Case | None:

@@ -64,3 +64,11 @@ def mark_failed(session: Session, outbox_id: int, error: str) -> None:
 def pending_count(session: Session) -> int:
     """Return how many messages still wait to be sent."""
     return session.scalar(select(func.count()).where(OutboxMessage.status.in_((PENDING, SENDING)))) or 0
+
+
+def last_quick_replies(session: Session, recipient: str) -> list[dict[str, Any]]:
+    """Return the quick replies of the latest message queued for a recipient (none when it had none)."""
+    rows = session.scalars(select(OutboxMessage.body).where(OutboxMessage.recipient == recipient)
+                           .order_by(OutboxMessage.id.desc()).limit(20))
+    message = next((body["message"] for body in rows if isinstance(body.get("message"), dict)), {})
+    return list(message.get("quick_replies", []))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Message
@@ -26,3 +26,9 @@ def attach_to_case(session: Session, contact_id: int, case_id: int, since: datet
     if since is not None:
         statement = statement.where(Message.created_at >= since)
     session.execute(statement.values(case_id=case_id))
+
+
+def for_contact(session: Session, contact_id: int, limit: int = 200) -> list[Message]:
+    """Return a contact's latest messages, oldest first."""
+    latest = select(Message).where(Message.contact_id == contact_id).order_by(Message.id.desc()).limit(limit)
+    return list(reversed(session.scalars(latest).all()))

@@ -79,3 +79,15 @@ def test_a_message_long_after_the_intake_is_still_checked(user: Any, services: A
     replies = user.say("ik wil dood")
     assert any("113" in r for r in replies)
     assert exported(services)["flags"][0]["category"] == "self_harm"
+
+
+def test_a_message_while_the_page_inbox_owns_the_thread_is_flagged_but_not_answered(user: Any,
+                                                                                    services: Any) -> None:
+    item = {"sender": {"id": user.psid}, "recipient": {"id": "104729356102938"}, "timestamp": 1781005100611,
+            "message": {"mid": "m_standby_threat", "text": "hij zei: ik maak je dood na school"}}
+    body = {"object": "page", "entry": [{"id": "104729356102938", "time": 1781005100820, "standby": [item]}]}
+    assert user.post(body).status_code == 200
+    services.sender.deliver_all()
+    assert user.graph.sent_messages(user.psid) == []
+    case = exported(services)
+    assert [f["category"] for f in case["flags"]] == ["threat"] and case["urgency"] == "urgent"

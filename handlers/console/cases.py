@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from flows.model import Flow
 from handlers.console import bp, handover
 from handlers.console.auth import login_required
-from storage import alerts, caselist, notes, reminders
+from storage import alerts, caselist, notes, reminders, users
 from storage.models import Case, User
 
 PROMISE = timedelta(hours=24)  # what the bot tells every user
@@ -28,15 +28,24 @@ def waited(since: datetime) -> str:
 @bp.get("/")
 @login_required
 def case_list() -> ResponseReturnValue:
-    """List the cases, urgent, flagged and overdue first; filter by status."""
-    status = request.args.get("status") or None
-    if status not in (None, *caselist.STATUSES):
-        abort(400)
+    """List the cases, urgent, flagged and overdue first; filter by status, category, flag and advisor."""
+    filters = _filters()
     services = current_app.extensions["intake"]
     with services.sessions.begin() as db:
-        return render_template("console/list.html", rows=caselist.list_cases(db, status), status=status,
-                               statuses=caselist.STATUSES, alerts=alerts.unacknowledged(db),
+        return render_template("console/list.html", rows=caselist.list_cases(db, filters), filters=filters,
+                               statuses=caselist.STATUSES, choices=caselist.filter_choices(db),
+                               users=users.all_users(db), alerts=alerts.unacknowledged(db),
                                marker=caselist.change_marker(db), now=services.clock(), promise=PROMISE)
+
+
+def _filters() -> caselist.Filters:
+    """Read the list's filters from the query string; answer 400 to a status or advisor that cannot be."""
+    args = request.args
+    status, assignee = args.get("status") or None, args.get("assignee") or None
+    if status not in (None, *caselist.STATUSES) or (assignee is not None and not assignee.isdigit()):
+        abort(400)
+    return caselist.Filters(status=status, category=args.get("category") or None, flag=args.get("flag") or None,
+                            assignee=int(assignee) if assignee else None, test=args.get("test") == "1")
 
 
 @bp.get("/changes")
@@ -61,7 +70,8 @@ def case_detail(reference: str) -> ResponseReturnValue:
             answers=answer_summary(flow, case.answers), messages=caselist.transcript_for(db, case.id),
             flags=caselist.flags_for(db, case.id), reminders=reminders.for_case(db, case.id),
             notes=notes.notes_for(db, case.id), audit=notes.audit_for(db, case.id),
-            assignee=db.get(User, case.assignee_id) if case.assignee_id else None, now=services.clock())
+            assignee=db.get(User, case.assignee_id) if case.assignee_id else None, users=users.all_users(db),
+            now=services.clock())
 
 
 @bp.post("/cases/<reference>/take-over")
@@ -76,6 +86,30 @@ def take_over(reference: str) -> ResponseReturnValue:
 def hand_back(reference: str) -> ResponseReturnValue:
     """Give the conversation back to the bot."""
     return _act(reference, handover.hand_back, "The bot answers again.")
+
+
+@bp.post("/cases/<reference>/waiting")
+@login_required
+def waiting(reference: str) -> ResponseReturnValue:
+    """Mark the case as waiting for the user."""
+    return _act(reference, handover.wait_for_user, "The case waits for the user.")
+
+
+@bp.post("/cases/<reference>/assign")
+@login_required
+def assign(reference: str) -> ResponseReturnValue:
+    """Give the case to another advisor."""
+    raw = request.form.get("user_id", "")
+    services = current_app.extensions["intake"]
+    with services.sessions.begin() as db:
+        target = users.user_by_id(db, int(raw)) if raw.isdigit() else None
+        if target is None:
+            abort(400)
+        target_id = target.id
+
+    def give(db: Session, case: Case, user: User, now: datetime) -> None:
+        handover.assign(db, case, user, db.get_one(User, target_id), now)
+    return _act(reference, give, "Case assigned.")
 
 
 @bp.post("/cases/<reference>/close")

@@ -80,6 +80,18 @@ def hand_back(session: Session, case: Case, user: User, now: datetime) -> None:
     notes.audit(session, action="hand_back", user_id=user.id, case_id=case.id, now=now)
 
 
+def wait_for_user(session: Session, case: Case, user: User, now: datetime) -> None:
+    """Mark the case as waiting for the user's answer."""
+    case.status = "waiting"
+    notes.audit(session, action="waiting", user_id=user.id, case_id=case.id, now=now)
+
+
+def assign(session: Session, case: Case, user: User, assignee: User, now: datetime) -> None:
+    """Give the case to an advisor, recording who gave it to whom."""
+    case.assignee_id = assignee.id
+    notes.audit(session, action="assign", user_id=user.id, case_id=case.id, detail=assignee.email, now=now)
+
+
 def close(session: Session, case: Case, user: User, now: datetime) -> None:
     """Close the case and cancel what is still scheduled for it."""
     reminders.case_closed(session, case, now)

@@ -35,7 +35,7 @@ def parsed(name: str) -> list[Any]:
     ("07_echo.json", "echo", None),
     ("08_delivery.json", "delivery", None),
     ("09_read.json", "read", None),
-    ("11_standby.json", "standby", None),
+    ("11_standby.json", "standby", Text("ok thank you, when will someone call my mom?")),
     ("12_pass_thread_control.json", "pass_thread_control", None),
     ("13_reaction.json", "reaction", None),
     ("14_unknown_future_event.json", "unknown", None),

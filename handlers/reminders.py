@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 BATCH = 50
 ADVISOR_ROUNDS = 2
+NEARING_AT = 0.8  # warn at 80% of the promised time (after about 19 hours of 24)
 MAX_ATTEMPTS = 5
 RETRY_AFTER = timedelta(seconds=60)  # the first alert, then once more at the same interval if still untouched
 
@@ -38,6 +39,11 @@ class Timing:
 def schedule_after_intake(session: Session, case: Case, contact: Contact, timing: Timing, now: datetime) -> None:
     """Schedule the advisor reminder and, while the window allows, the user follow-up."""
     reminders.schedule(session, case_id=case.id, kind=reminders.ADVISOR, due_at=now + timing.sla(case), now=now)
+    reminders.schedule(session, case_id=case.id, kind=reminders.NEARING, due_at=now + timing.sla(case) * NEARING_AT,
+                       now=now)
+    if case.urgency == "urgent":  # an urgent case is news for the advisors at once, not only when it is late
+        alerts.raise_alert(session, case_id=case.id, kind="urgent_case", category=case.category, severity="urgent",
+                           now=now)
     due = followup.followup_due(now, contact.last_inbound_at or now, timing.followup_after, timing.window_margin)
     if due is not None:
         reminders.schedule(session, case_id=case.id, kind=reminders.FOLLOWUP, due_at=due, now=now)
@@ -56,13 +62,13 @@ def advisor_replied(session: Session, case: Case, now: datetime) -> None:
     case.overdue = False
     if case.status == "new":
         case.status = "in_progress"
-    reminders.cancel(session, case.id, (reminders.ADVISOR,), "an advisor replied", now)
+    reminders.cancel(session, case.id, (reminders.ADVISOR, reminders.NEARING), "an advisor replied", now)
 
 
 def case_closed(session: Session, case: Case, now: datetime) -> None:
     """Close a case and cancel everything still scheduled for it."""
     case.status = "closed"
-    reminders.cancel(session, case.id, (reminders.ADVISOR, reminders.FOLLOWUP), "case closed", now)
+    reminders.cancel(session, case.id, (reminders.ADVISOR, reminders.NEARING, reminders.FOLLOWUP), "case closed", now)
 
 
 class ReminderWorker:
@@ -106,8 +112,17 @@ class ReminderWorker:
             reminders.finish(reminder, reminders.CANCELLED, now, "case closed")
         elif reminder.kind == reminders.ADVISOR:
             self._remind_advisors(session, reminder, case, now)
+        elif reminder.kind == reminders.NEARING:
+            self._warn_advisors(session, reminder, case, now)
         else:
             self._follow_up(session, reminder, case, now)
+
+    def _warn_advisors(self, session: Session, reminder: Reminder, case: Case, now: datetime) -> None:
+        """Tell the advisors a case is close to its promised answer time while nobody has answered."""
+        if case.first_response_at is None:
+            alerts.raise_alert(session, case_id=case.id, kind="nearing_deadline", category=None,
+                               severity=case.urgency, now=now)
+        reminders.finish(reminder, reminders.DONE, now)
 
     def _remind_advisors(self, session: Session, reminder: Reminder, case: Case, now: datetime) -> None:
         """Alert the advisors that a case waits too long, once more later if still untouched."""

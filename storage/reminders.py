@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from storage.models import Reminder
 
 PENDING, CLAIMED, DONE, CANCELLED, SKIPPED, FAILED = "pending", "claimed", "done", "cancelled", "skipped", "failed"
-ADVISOR, FOLLOWUP = "advisor", "followup"
+ADVISOR, FOLLOWUP, NEARING = "advisor", "followup", "nearing"  # nearing: the promise is close to running out
 
 
 def schedule(session: Session, *, case_id: int, kind: str, due_at: datetime, now: datetime,

@@ -192,3 +192,28 @@ def test_a_permanent_send_error_is_kept_and_shown_in_the_case_export(user: User,
     with services.sessions.begin() as session:
         [case] = export_cases(session)
     assert case["delivery_failures"] and "outside of allowed window" in case["delivery_failures"][0]["error"]
+
+
+def test_advisors_are_told_at_once_of_an_urgent_case_and_again_near_its_promise(timed: tuple[User, Any],
+                                                                                clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user, urgency="urgent")
+    with services.sessions.begin() as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["urgent_case"]
+    clock.advance(8)  # 80% of the 10-second urgent promise
+    services.reminders.run_due()
+    with services.sessions.begin() as session:
+        assert [a.kind for a in session.scalars(select(Alert).order_by(Alert.id))] == ["urgent_case",
+                                                                                       "nearing_deadline"]
+
+
+def test_no_nearing_alert_once_an_advisor_replied(timed: tuple[User, Any], clock: Clock) -> None:
+    user, services = timed
+    complete_intake(user)
+    echo = {"sender": {"id": messenger.PAGE_ID}, "recipient": {"id": user.psid}, "timestamp": 1781000009999,
+            "message": {"is_echo": True, "app_id": int(PAGE_INBOX), "mid": "m_human_2", "text": "Hoi!"}}
+    user.post(messenger.envelope(echo))
+    clock.advance(3600)
+    services.reminders.run_due()
+    with services.sessions.begin() as session:
+        assert not [a for a in session.scalars(select(Alert)) if a.kind in ("nearing_deadline", "overdue")]

@@ -228,8 +228,8 @@ def test_a_killed_worker_leaves_no_reminder_unfired(db_url: str, graph: GraphSer
     assert statuses(sessions, Reminder) == {"pending": 20} and not graph.sent_messages()
 
     second = start_worker(db_url, graph.url, ADVISOR_SLA="1")
-    wait_until(lambda: statuses(sessions, Reminder) == {"done": 30}, 30, "10 follow-ups and 2 x 10 advisor rounds")
-    wait_until(lambda: statuses(sessions, OutboxMessage) == {"sent": 10}, 15, "the follow-ups were not sent")
+    wait_until(lambda: statuses(sessions, Reminder) == {"done": 30}, 60, "10 follow-ups and 2 x 10 advisor rounds")
+    wait_until(lambda: statuses(sessions, OutboxMessage) == {"sent": 10}, 60, "the follow-ups were not sent")
     assert "Traceback" not in second.stop()
     assert {psid: followups(graph, psid) for psid in psids} == dict.fromkeys(psids, 1)
     with sessions.begin() as session:
@@ -252,7 +252,7 @@ def test_a_reminder_left_claimed_by_a_dead_worker_fires_once_its_lease_runs_out(
     assert statuses(sessions, Reminder) == {"claimed": 7}
 
     worker = start_worker(db_url, graph.url)
-    wait_until(lambda: statuses(sessions, OutboxMessage) == {"sent": 5}, 30, "the orphaned follow-ups were not sent")
+    wait_until(lambda: statuses(sessions, OutboxMessage) == {"sent": 5}, 60, "the orphaned follow-ups were not sent")
     assert "Traceback" not in worker.stop()
     assert {psid: followups(graph, psid) for psid in orphaned + held} == {**dict.fromkeys(orphaned, 1),
                                                                           **dict.fromkeys(held, 0)}

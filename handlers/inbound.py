@@ -66,9 +66,13 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     if event.kind == "referral":  # opening the thread from an m.me link starts an intake if none runs
         event_input = Postback(GET_STARTED) if row.step is None and not row.completed else None
     state = conversations.to_state(row, case.reference if case else None)
-    if event.kind == "standby" and event_input is not None:  # another app owns the thread: flag, stay silent
-        silent = engine.step(state.update(paused=True), event_input, flow, intake.context)
-        _apply_effects(session, intake, flow, contact, row, case, silent, now)
+    if event.kind == "standby":  # another app (the Page Inbox) owns the thread: the bot stays silent
+        if not row.paused:
+            row.paused = True
+            notes.audit(session, action="page_inbox_took_over", user_id=None, case_id=row.case_id, now=now)
+        if event_input is not None:  # still read for danger and crime, so the case is flagged
+            silent = engine.step(state.update(paused=True), event_input, flow, intake.context)
+            _apply_effects(session, intake, flow, contact, row, case, silent, now)
         return 0
     if event_input is None or event.kind not in ENGINE_KINDS:
         return 0

@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from handlers.mailer import SmtpSettings
 
@@ -101,7 +102,9 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
 
 
 def _smtp(env: Mapping[str, str]) -> SmtpSettings:
-    """Read the SMTP settings for alert e-mails (all optional)."""
+    """Read the SMTP settings for alert e-mails (all optional); SMTP_URL, when set, gives them in one line."""
+    if env.get("SMTP_URL"):
+        env = {**env, **_smtp_url(env["SMTP_URL"])}
     security = env.get("SMTP_SECURITY", "starttls").lower()
     if security not in ("starttls", "ssl", "none"):
         raise SettingsError(f"SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
@@ -110,6 +113,22 @@ def _smtp(env: Mapping[str, str]) -> SmtpSettings:
                         sender=env.get("SMTP_FROM", ""), recipients=recipients, user=env.get("SMTP_USER", ""),
                         password=env.get("SMTP_PASSWORD", ""), security=security,
                         console_url=env.get("CONSOLE_URL", ""))
+
+
+def _smtp_url(url: str) -> dict[str, str]:
+    """Split smtp://user:password@host:587 (STARTTLS), smtps://… (TLS) or smtp+plain://… into the SMTP_* settings."""
+    parts = urlsplit(url)
+    schemes = {"smtp": "starttls", "smtps": "ssl", "smtp+plain": "none"}
+    if parts.scheme not in schemes or not parts.hostname:
+        raise SettingsError("SMTP_URL must look like smtp://user:password@host:587 (or smtps://, smtp+plain://)")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise SettingsError("SMTP_URL has an invalid port") from exc
+    default_port = {"smtp": 587, "smtps": 465, "smtp+plain": 25}[parts.scheme]
+    return {"SMTP_HOST": parts.hostname, "SMTP_PORT": str(port or default_port),
+            "SMTP_USER": unquote(parts.username or ""), "SMTP_PASSWORD": unquote(parts.password or ""),
+            "SMTP_SECURITY": schemes[parts.scheme]}
 
 
 def check(settings: Settings) -> None:

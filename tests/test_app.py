@@ -133,3 +133,21 @@ def test_cases_export_lists_every_case_as_json(tmp_path: Path, user: Any, settin
     assert set(case) >= {"reference", "user_id", "status", "category", "urgency", "answers", "flags", "messages",
                          "created_at"}
     assert case["messages"] >= 4
+
+
+@pytest.mark.parametrize(("url", "host", "port", "security", "user", "password"), [
+    ("smtp://alerts%40org.nl:s3cret%21@mail.example.org:2525", "mail.example.org", 2525, "starttls", "alerts@org.nl",
+     "s3cret!"),
+    ("smtps://mail.example.org", "mail.example.org", 465, "ssl", "", ""),
+    ("smtp+plain://127.0.0.1", "127.0.0.1", 25, "none", "", ""),
+])
+def test_smtp_url_gives_every_smtp_setting_in_one_line(url: str, host: str, port: int, security: str, user: str,
+                                                       password: str) -> None:
+    smtp = load_settings({"SMTP_URL": url, "ALERT_EMAILS": "a@b.nl", "SMTP_FROM": "bot@b.nl"}).smtp
+    assert (smtp.host, smtp.port, smtp.security, smtp.user, smtp.password) == (host, port, security, user, password)
+    assert smtp.configured
+
+
+def test_a_malformed_smtp_url_is_refused() -> None:
+    with pytest.raises(SettingsError, match="SMTP_URL"):
+        load_settings({"SMTP_URL": "http://mail.example.org"})

@@ -91,3 +91,16 @@ def test_a_message_while_the_page_inbox_owns_the_thread_is_flagged_but_not_answe
     assert user.graph.sent_messages(user.psid) == []
     case = exported(services)
     assert [f["category"] for f in case["flags"]] == ["threat"] and case["urgency"] == "urgent"
+
+
+def test_standby_means_the_page_inbox_has_the_thread_so_the_bot_pauses_until_it_is_passed_back(user: Any,
+                                                                                                services: Any) -> None:
+    user.say("hoi")
+    item = {"sender": {"id": user.psid}, "recipient": {"id": "104729356102938"}, "timestamp": 1781005100999,
+            "message": {"mid": "m_standby_plain", "text": "hallo, is daar iemand?"}}
+    user.post({"object": "page", "entry": [{"id": "104729356102938", "time": 1781005101000, "standby": [item]}]})
+    assert user.say("nog steeds niemand?") == [], "the bot stays silent while the Page Inbox owns the thread"
+    back = {"sender": {"id": user.psid}, "recipient": {"id": "104729356102938"}, "timestamp": 1781005200000,
+            "pass_thread_control": {"previous_owner_app_id": "263902037430900", "new_owner_app_id": "880123456789012"}}
+    user.post({"object": "page", "entry": [{"id": "104729356102938", "time": 1781005200001, "messaging": [back]}]})
+    assert user.say("hallo?"), "after the hand-back the bot answers again"

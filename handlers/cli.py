@@ -14,7 +14,6 @@ from flows.loader import FlowError
 from handlers.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
-MIN_PASSWORD = 10
 
 
 def parser() -> argparse.ArgumentParser:
@@ -123,7 +122,7 @@ def users(args: argparse.Namespace) -> int:
     """Create a console user; the password never appears on the command line."""
     from getpass import getpass
 
-    from handlers.console.auth import hash_password
+    from handlers.console.auth import MIN_PASSWORD, hash_password
     from handlers.services import utc_now
     from storage import users as stored_users
     from storage.db import make_engine, make_session_factory, upgrade

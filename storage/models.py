@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql import false
+from sqlalchemy.sql import false, true
 
 JsonColumn = JSON().with_variant(JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only auto-increments INTEGER keys
@@ -215,6 +215,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10), default="advisor")  # advisor | admin
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())  # false: cannot log in
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -15,6 +15,7 @@ from handlers.console import bp
 from storage import notes, users
 from storage.models import User
 
+MIN_PASSWORD = 10  # characters; the same rule for the console and `users create`
 MAX_FAILURES = 5
 LOCK_TIME = timedelta(minutes=15)
 # checked when the e-mail is unknown, so a wrong address takes as long as a wrong password
@@ -42,6 +43,9 @@ def check_login(db: Session, email: str, password: str, now: datetime) -> tuple[
             notes.audit(db, action="locked", user_id=user.id, now=now)
             return None, "Too many failed attempts: this account is locked for 15 minutes."
         return None, "Wrong e-mail address or password."
+    if not user.active:
+        notes.audit(db, action="login_inactive", user_id=user.id, now=now)
+        return None, "This account has been deactivated; ask an admin."
     user.failed_logins, user.locked_until = 0, None
     notes.audit(db, action="login", user_id=user.id, now=now)
     return user, ""
@@ -49,10 +53,13 @@ def check_login(db: Session, email: str, password: str, now: datetime) -> tuple[
 
 @bp.before_request
 def load_user() -> None:
-    """Put the logged-in user (or None) in g.user."""
+    """Put the logged-in user (or None) in g.user; a deactivated account is logged out here."""
     services = current_app.extensions["intake"]
     with services.sessions.begin() as db:
         g.user = users.user_by_id(db, session.get("user_id"))
+    if g.user is not None and not g.user.active:
+        session.clear()
+        g.user = None
 
 
 def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -98,14 +105,6 @@ def logout() -> ResponseReturnValue:
     """End the session."""
     session.clear()
     return redirect(url_for("console.login"))
-
-
-@bp.get("/users")
-@admin_required
-def user_list() -> ResponseReturnValue:
-    """List the console's users (admins only)."""
-    with current_app.extensions["intake"].sessions.begin() as db:
-        return render_template("console/users.html", users=users.all_users(db))
 
 
 def _safe_next(target: str | None) -> str:

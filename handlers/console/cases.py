@@ -74,6 +74,16 @@ def case_detail(reference: str) -> ResponseReturnValue:
             now=services.clock())
 
 
+@bp.get("/cases/<reference>/messages")
+@login_required
+def case_messages(reference: str) -> ResponseReturnValue:
+    """Return the transcript lines and a marker, so the open case page shows new messages as they arrive."""
+    with current_app.extensions["intake"].sessions.begin() as db:
+        messages = caselist.transcript_for(db, _case(db, reference).id)
+        html = render_template("console/_transcript.html", messages=messages)
+        return jsonify(marker=str(messages[-1].id if messages else 0), html=html)
+
+
 @bp.post("/cases/<reference>/take-over")
 @login_required
 def take_over(reference: str) -> ResponseReturnValue:

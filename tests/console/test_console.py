@@ -170,6 +170,8 @@ def test_a_hostile_message_is_shown_escaped(logged_in: Console, user: Any) -> No
     user.say("<script>alert(1)</script>")
     page = logged_in.get(f"/console/cases/{reference}").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    live = logged_in.get(f"/console/cases/{reference}/messages").get_json()  # what the open page swaps in
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in live["html"] and "<script>alert(1)" not in live["html"]
 
 
 def test_an_alert_can_be_acknowledged(logged_in: Console, user: Any, services: Any) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from app import create_app
 from handlers.settings import Settings
@@ -80,6 +82,17 @@ def app(settings: Settings) -> Iterator[Any]:
     flask_app = create_app(settings, start_background=False)
     yield flask_app
     flask_app.extensions["intake"].engine.dispose()
+
+
+@pytest.fixture
+def served(app: Any) -> Iterator[str]:
+    """Serve the app on loopback with a thread per request (like gunicorn's threads); yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.console.conftest import PASSWORD, add_user, open_case
 
@@ -24,19 +22,13 @@ def db_url(sqlite_url: str) -> str:
 
 
 @pytest.fixture
-def served(app: Any) -> Iterator[str]:
-    """Serve the app on loopback over plain http, as a local installation would."""
+def insecure_cookies(app: Any) -> None:
+    """Let the session cookie travel over the loopback's plain http, as on a local installation."""
     app.config["SESSION_COOKIE_SECURE"] = False
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
 
 
 @pytest.fixture
-def page(served: str) -> Iterator[Any]:
+def page(insecure_cookies: None, served: str) -> Iterator[Any]:
     """Open a headless Chromium page; without Chromium fail in CI and skip elsewhere."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):

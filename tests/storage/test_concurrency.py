@@ -1,15 +1,11 @@
 """Two messages of one user at once are processed one after the other: no lost update."""
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from storage.models import Case, Conversation, Message
 from tests.conftest import APP_SECRET
@@ -18,21 +14,11 @@ from tests.support import messenger
 BURST = 20
 
 
-@pytest.fixture
-def served(app: Any) -> Iterator[str]:
-    """Serve the app on loopback with one thread per request, like gunicorn's threaded workers."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/webhook"
-    server.shutdown()
-    thread.join()
-
-
-def post(url: str, item: dict[str, Any]) -> int:
-    """Post one signed event over HTTP and return the status."""
+def post(base: str, item: dict[str, Any]) -> int:
+    """Post one signed event to the webhook over HTTP and return the status."""
     raw = messenger.encode(messenger.envelope(item))
-    return requests.post(url, data=raw, headers=messenger.signed_headers(raw, APP_SECRET), timeout=60).status_code
+    headers = messenger.signed_headers(raw, APP_SECRET)
+    return requests.post(f"{base}/webhook", data=raw, headers=headers, timeout=60).status_code
 
 
 def test_a_burst_of_one_users_messages_leaves_a_consistent_conversation(served: str, user: Any,

@@ -33,7 +33,9 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
-    context = Context(retention_days=settings.retention_days, lexicon=load_lexicon_file(settings.lexicon_file))
+    lexicon = load_lexicon_file(settings.lexicon_file)
+    lexicon.index, lexicon.minor_index  # noqa: B018 - build the indexes now, not on the first user's message
+    context = Context(retention_days=settings.retention_days, lexicon=lexicon)
     timing = Timing(advisor_sla=timedelta(seconds=settings.advisor_sla),
                     urgent_sla=timedelta(seconds=settings.urgent_sla),
                     followup_after=timedelta(seconds=settings.followup_after),

@@ -33,14 +33,6 @@ class Compiled:
     required: tuple[frozenset[str], ...]  # per mandatory element, its words (`word*` for a prefix): one must occur
     also: tuple[re.Pattern[str], ...] = ()  # `a & b`: these must match somewhere in the same message too
 
-    @property
-    def key(self) -> frozenset[str]:
-        """The required element to index the pattern by: the rarest one (few common words, long words)."""
-        def rarity(words: frozenset[str]) -> tuple[int, int]:
-            return (-sum(w.rstrip("*") in COMMON or len(w.rstrip("*")) < 3 for w in words),
-                    min(len(w.rstrip("*")) for w in words))
-        return max(self.required, key=rarity, default=frozenset())
-
     def search(self, prepared: str, start: int = 0) -> re.Match[str] | None:
         """Return the next match of the first part, when every `&` part matches somewhere too."""
         if any(other.search(prepared) is None for other in self.also):

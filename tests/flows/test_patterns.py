@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.patterns import PatternError, compile_pattern
+from flows.patterns import PatternError, TriggerIndex, compile_pattern
 
 
 def matches(pattern: str, text: str) -> bool:
@@ -42,7 +42,9 @@ def test_malformed_patterns_say_what_is_wrong(pattern: str, message: str) -> Non
 def test_required_words_are_what_every_match_needs() -> None:
     compiled = compile_pattern("[ze|hij] (dreigt|dreigde) ... foto* & (geld|tikkie)")
     assert compiled.required == (frozenset({"dreigt", "dreigde"}), frozenset({"foto*"}), frozenset({"geld", "tikkie"}))
-    assert compiled.key == frozenset({"dreigt", "dreigde"})  # the rarest element indexes the pattern
+    index = TriggerIndex([("threat", compiled)])
+    assert index.candidates(frozenset("hij dreigt met een foto voor geld".split())) == [("threat", compiled)]
+    assert index.candidates(frozenset("hij dreigt met een foto".split())) == []  # no word for `geld|tikkie`
     assert compile_pattern("... [x]").required == ()
 
 

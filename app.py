@@ -10,8 +10,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from bot.engine import Context
-from flows.lexicon import load_lexicon_file
-from flows.registry import FlowRegistry
+from handlers.flow_library import FlowLibrary, seed_defaults
 from handlers.graph import GraphClient, PrintingSender, Sender
 from handlers.inbound import Intake
 from handlers.jobs import Jobs
@@ -33,19 +32,24 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
-    lexicon = load_lexicon_file(settings.lexicon_file)
-    lexicon.index, lexicon.minor_index  # noqa: B018 - build the indexes now, not on the first user's message
-    context = Context(retention_days=settings.retention_days, lexicon=lexicon)
+    library = FlowLibrary()
+    with sessions.begin() as session:  # a fresh installation starts from the files in flows/
+        for seeded in seed_defaults(session, settings.flows_dir, settings.lexicon_file, utc_now()):
+            log.info("published the default %s", seeded)
+        library.live(session)  # compile the live versions now, not on the first user's message
+    context = Context(retention_days=settings.retention_days)
     timing = Timing(advisor_sla=timedelta(seconds=settings.advisor_sla),
                     urgent_sla=timedelta(seconds=settings.urgent_sla),
                     followup_after=timedelta(seconds=settings.followup_after),
                     window_margin=timedelta(seconds=settings.window_margin))
-    intake = Intake(flows=FlowRegistry.from_directory(settings.flows_dir), case_prefix=settings.case_prefix,
+    intake = Intake(flows=library, case_prefix=settings.case_prefix,
                     context=context, timing=timing, handover_app_id=settings.handover_target_app_id)
     if client is None:
-        client = (GraphClient(settings.graph_api_url, settings.page_access_token, settings.graph_timeout)
+        client = (GraphClient(settings.graph_api_url, settings.page_access_token, settings.graph_timeout,
+                              connections=max(10, settings.send_concurrency))
                   if settings.sends_for_real else PrintingSender())
-    sender = OutboxSender(sessions, client, utc_now, token=settings.page_access_token)
+    sender = OutboxSender(sessions, client, utc_now, token=settings.page_access_token, rate=settings.send_rate,
+                          concurrency=settings.send_concurrency)
     subscription = SubscriptionCheck(sessions, client, settings.app_id, utc_now) \
         if settings.app_id and isinstance(client, GraphClient) else None
     return Services(settings=settings, engine=engine, sessions=sessions, intake=intake, sender=sender,
@@ -58,6 +62,9 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
     from handlers import console, health, webhook
 
     settings = settings or load_settings()
+    if not logging.getLogger().handlers:  # under gunicorn nobody else configures logging
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every state change at INFO
     app = Flask(__name__)
     app.config.update(SECRET_KEY=_secret_key(settings), MAX_CONTENT_LENGTH=MAX_WEBHOOK_BODY,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from transitions import EventData, Machine
 
@@ -25,16 +26,28 @@ def _answer_in(key: str, values: tuple[str, ...]) -> Callable[[EventData], bool]
     return lambda event: event.model.answers.get(key) in values
 
 
-def _add_transitions(machine: Machine, step: Step) -> None:
-    """Add a step's transitions, conditional ones first so they win."""
-    for option in step.options:
-        if option.next:
-            machine.add_transition(ADVANCE, step.id, option.next, conditions=[_answer_in(step.answer, (option.value,))])
-    for case in step.cases:
-        machine.add_transition(ADVANCE, step.id, case.next, conditions=[_answer_in(step.on or "", case.values)])
+@dataclass(frozen=True)
+class Edge:
+    """One way on from a step: taken when answer `key` is one of `values`, or always when `key` is None."""
+
+    dest: str
+    key: str | None = None
+    values: tuple[str, ...] = ()
+
+
+def edges(step: Step) -> list[Edge]:
+    """Return a step's ways on, conditional ones first so they win."""
+    found = [Edge(o.next, step.answer, (o.value,)) for o in step.options if o.next]
+    found += [Edge(c.next, step.on or "", c.values) for c in step.cases]
     fallback = step.default if step.type == "branch" else step.next
-    if fallback:
-        machine.add_transition(ADVANCE, step.id, fallback)
+    return found + ([Edge(fallback)] if fallback else [])
+
+
+def _add_transitions(machine: Machine, step: Step) -> None:
+    """Add a step's transitions in the order of `edges`."""
+    for edge in edges(step):
+        conditions = [_answer_in(edge.key, edge.values)] if edge.key is not None else []
+        machine.add_transition(ADVANCE, step.id, edge.dest, conditions=conditions)
 
 
 def compile_flow(flow: Flow) -> Machine:

@@ -13,6 +13,7 @@ from flows.patterns import Compiled
 LEET = str.maketrans("431057@$", "aeiostas")
 WORDS = re.compile(r"[a-z0-9]+")
 INNER_LEET = re.compile(r"(?<=[a-z])[0-9@$]+(?=[a-z])")
+LEET_CHARS = re.compile(r"[0-9@$]")  # a cheap test first: most messages hold none
 REPEATS = re.compile(r"([a-z])\1{2,}")
 SPELLED_OUT = re.compile(r"(?<![a-z0-9])(?:[a-z] ){2,}[a-z](?![a-z0-9])")  # "n a a k t", from "n.a.a.k.t"
 NEGATION_WINDOW = 3
@@ -49,8 +50,12 @@ def prepare(text: str, emoji: Mapping[str, str] | None = None) -> str:
             if symbol in text:
                 text = text.replace(symbol, word)
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    text = INNER_LEET.sub(_unleet, text.lower())
-    prepared = REPEATS.sub(r"\1\1", " ".join(WORDS.findall(text)))
+    text = text.lower()
+    if LEET_CHARS.search(text):
+        text = INNER_LEET.sub(_unleet, text)
+    prepared = " ".join(WORDS.findall(text))
+    if REPEATS.search(prepared):  # rare; a search is cheaper than a sub
+        prepared = REPEATS.sub(r"\1\1", prepared)
     if SPELLED_OUT.search(prepared):
         prepared = SPELLED_OUT.sub(lambda m: m.group().replace(" ", ""), prepared)
     return f" {prepared} "
@@ -67,10 +72,13 @@ def classify(text: str, lexicon: Lexicon) -> list[Detection]:
     words = prepared.split()
     if not words:
         return []
-    found: dict[str, Detection] = {}
     vocabulary = frozenset(words)
+    candidates = lexicon.index.candidates(vocabulary)
+    if not candidates:  # most messages
+        return []
+    found: dict[str, Detection] = {}
     patterns, harmless = [], {}
-    for (category, is_exception), pattern in lexicon.index.candidates(vocabulary):
+    for (category, is_exception), pattern in candidates:
         if is_exception:
             harmless.setdefault(category, []).append(pattern)
         else:
@@ -78,18 +86,26 @@ def classify(text: str, lexicon: Lexicon) -> list[Detection]:
     for category, pattern in patterns:
         if category in found:
             continue
-        for match in _search_all(prepared, pattern):
-            if not _excepted(prepared, match, harmless.get(category, ())) and \
+        # inlined _search_all: every match of the pattern, they may start one word apart
+        if pattern.also and any(other.search(prepared) is None for other in pattern.also):
+            continue
+        search, exceptions, start = pattern.regex.search, harmless.get(category), 0
+        while (match := search(prepared, start)) is not None:
+            if not (exceptions and _excepted(prepared, match, exceptions)) and \
                     not _negated(prepared, match, lexicon.categories[category]):
                 found[category] = Detection(category, match.group().strip(), match.span(), SEVERITY[category])
                 break
+            start = match.start() + 1
+    if not found:
+        return []
     if len(found) > 1:
         found.pop("bullying", None)  # bullying only when nothing worse is there
-    categories = found.keys()
-    minor = "intimate_images" in categories and any(
+    minor = "intimate_images" in found and any(
         cue.search(prepared) for _, cue in lexicon.minor_index.candidates(vocabulary))
     if minor:
         found["intimate_images"] = _with_severity(found["intimate_images"], True)
+    if len(found) == 1:
+        return list(found.values())
     return sorted(found.values(), key=_rank)
 
 

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from flows.loader import Checker, FlowError, Node, Problem, parse_yaml
+from flows.loader import Checker, FlowError, Node, Problem, read_yaml
 from flows.model import LOCALES, SAFETY_CATEGORIES, Texts
 from flows.patterns import Compiled, PatternError, TriggerIndex, compile_pattern
 
@@ -49,20 +49,56 @@ class Lexicon:
         return TriggerIndex([("minor", p) for p in self.minor_cues])
 
 
+@dataclass(frozen=True)
+class LexiconReport:
+    """What checking a lexicon found: the lexicon (None when it has problems), problems and warnings, sorted."""
+
+    lexicon: Lexicon | None
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the lexicon has no problems (it may still have warnings)."""
+        return not self.problems
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
 def load_lexicon_file(path: str | Path) -> Lexicon:
     """Read, check and compile a lexicon file; raise FlowError listing every problem."""
     path = Path(path)
     return load_lexicon_text(path.read_text(encoding="utf-8"), source=str(path))
 
 
-def load_lexicon_text(text: str, source: str = "<lexicon>") -> Lexicon:
-    """Check and compile lexicon YAML; raise FlowError listing every problem."""
-    data = parse_yaml(text, source)
+def check_lexicon_file(path: str | Path) -> LexiconReport:
+    """Read, check and compile a lexicon file; return every problem and warning (OSError when unreadable)."""
+    path = Path(path)
+    return check_lexicon_text(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def check_lexicon_text(text: str, source: str = "<lexicon>") -> LexiconReport:
+    """Check and compile lexicon YAML; return the lexicon (None when there is any problem), problems and warnings."""
+    data, problems = read_yaml(text)
+    if problems and data is None:  # a syntax error
+        return LexiconReport(lexicon=None, problems=_sorted(problems))
     checker = _LexiconChecker()
     lexicon = checker.lexicon(data)
-    if checker.problems or lexicon is None:
-        raise FlowError(source, checker.problems or [Problem(1, 1, "the file holds no lexicon")])
-    return lexicon
+    problems = problems + checker.problems
+    if lexicon is None and not problems:
+        problems.append(Problem(1, 1, "the file holds no lexicon"))
+    return LexiconReport(lexicon=None if problems else lexicon, problems=_sorted(problems),
+                         warnings=_sorted(checker.warnings))
+
+
+def load_lexicon_text(text: str, source: str = "<lexicon>") -> Lexicon:
+    """Check and compile lexicon YAML; raise FlowError listing every problem (warnings do not count)."""
+    report = check_lexicon_text(text, source)
+    if report.problems or report.lexicon is None:
+        raise FlowError(source, report.problems or [Problem(1, 1, "the file holds no lexicon")])
+    return report.lexicon
 
 
 class _LexiconChecker(Checker):

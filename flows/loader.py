@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -38,7 +38,14 @@ STEP_KEYS = {
     "end": {"text", "case", "links", "variants"},
 }
 OPTION_KEYS = {"value", "title", "next", "flags", "urgency", "synonyms", "minor"}
+TOP_KEYS = {"id", "version", "start", "steps", "links", "link_sets"}
+LINK_KEYS = {"id", "title", "url"}
+CASE_KEYS = {"when", "next"}
+VARIANT_KEYS = {"when", "text"}
+VALIDATE_KEYS = {"kind", "min_length", "max_length"}
 VALIDATE_KINDS = ("any", "email", "phone")
+URGENCIES = ("urgent", "normal")
+MAX_LINK_TITLE = 80
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -63,6 +70,28 @@ class FlowError(Exception):
         super().__init__(f"{source}: " + "; ".join(map(str, self.problems)))
 
 
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+@dataclass(frozen=True)
+class FlowReport:
+    """What checking a flow found: the flow (None when it has problems), its problems and its warnings.
+
+    Problems stop a flow from being used; warnings point at something that is probably a mistake but
+    still works. Both lists are sorted by line and column.
+    """
+
+    flow: Flow | None
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the flow has no problems (it may still have warnings)."""
+        return not self.problems
+
+
 class Node(dict):
     """A YAML mapping that remembers where it and each of its keys stand."""
 
@@ -78,13 +107,30 @@ class Node(dict):
 class LocatingLoader(yaml.SafeLoader):
     """A safe loader whose mappings carry 1-based line and column numbers."""
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.problems: list[Problem] = []  # duplicate keys: PyYAML keeps the last one without a word
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Node:  # type: ignore[override]
+        self._report_duplicate_keys(node)
         mapping = Node(super().construct_mapping(node, deep=True))
         mapping.line, mapping.column = node.start_mark.line + 1, node.start_mark.column + 1
         mapping.key_marks = {
             str(k.value): (k.start_mark.line + 1, k.start_mark.column + 1) for k, _ in node.value
         }
         return mapping
+
+    def _report_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        """Record a problem at every key that repeats an earlier key of the same mapping."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                mark = key_node.start_mark
+                self.problems.append(Problem(mark.line + 1, mark.column + 1, f"duplicate key '{key}'"))
+            seen.add(key)
 
 
 class Items(list):  # type: ignore[type-arg]
@@ -119,26 +165,69 @@ def load_flow_file(path: str | Path) -> Flow:
     return load_flow_text(path.read_text(encoding="utf-8"), source=str(path))
 
 
-def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML with line numbers on every mapping; raise FlowError on a syntax error."""
+def check_flow_file(path: str | Path) -> FlowReport:
+    """Read and check one flow file; return every problem and warning (OSError when it cannot be read)."""
+    path = Path(path)
+    return check_flow_text(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def read_yaml(text: str) -> tuple[Any, list[Problem]]:
+    """Parse YAML with line numbers on every mapping; return the data and the problems found while reading.
+
+    A syntax error gives exactly one problem (and no data); a key repeated in one mapping gives a
+    problem at the repeated key, and the data keeps the last value, as YAML readers do.
+    """
+    loader = None
     try:
-        return yaml.load(text, Loader=LocatingLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = LocatingLoader(text)  # the reader refuses a forbidden character at once
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise FlowError(source, [Problem(line, col, f"YAML syntax: {exc.problem}")]) from exc
+        return None, [Problem(line, col, f"YAML syntax: {exc.problem}")]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
+        before = text[:exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        return None, [Problem(line, col, f"YAML syntax: {exc.reason} (character #x{exc.character:04x})")]
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, loader.problems
 
 
-def load_flow_text(text: str, source: str = "<flow>") -> Flow:
-    """Parse and check flow YAML; raise FlowError listing every problem."""
-    data = parse_yaml(text, source)
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML with line numbers on every mapping; raise FlowError on a syntax error or a duplicate key."""
+    data, problems = read_yaml(text)
+    if problems:
+        raise FlowError(source, problems)
+    return data
+
+
+def check_flow_text(text: str, source: str = "<flow>") -> FlowReport:
+    """Parse and check flow YAML; return the flow (None when there is any problem), problems and warnings.
+
+    `source` names the text in FlowError messages of load_flow_text; the report itself holds only
+    line and column.
+    """
+    data, problems = read_yaml(text)
+    if problems and data is None:  # a syntax error: nothing further can be judged
+        return FlowReport(flow=None, problems=_sorted(problems))
     checker = Checker()
     flow = checker.flow(data)
     if flow is not None:
         checker.problems.extend(check_graph(flow, data))
-    if checker.problems or flow is None:
-        raise FlowError(source, checker.problems or [Problem(1, 1, "the file holds no flow")])
-    return flow
+    problems = problems + checker.problems
+    if flow is None and not problems:
+        problems.append(Problem(1, 1, "the file holds no flow"))
+    return FlowReport(flow=None if problems else flow, problems=_sorted(problems), warnings=_sorted(checker.warnings))
+
+
+def load_flow_text(text: str, source: str = "<flow>") -> Flow:
+    """Parse and check flow YAML; raise FlowError listing every problem (warnings do not count)."""
+    report = check_flow_text(text, source)
+    if report.problems or report.flow is None:
+        raise FlowError(source, report.problems or [Problem(1, 1, "the file holds no flow")])
+    return report.flow
 
 
 class Checker:
@@ -146,28 +235,36 @@ class Checker:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def report(self, node: Any, key: str | None, message: str) -> None:
         """Record a problem at a key of a mapping (or at the mapping)."""
         line, col = node.where(key) if isinstance(node, Node) else (1, 1)
         self.problems.append(Problem(line, col, message))
 
+    def warn(self, node: Any, key: str | None, message: str) -> None:
+        """Record a warning at a key of a mapping (or at the mapping)."""
+        line, col = node.where(key) if isinstance(node, Node) else (1, 1)
+        self.warnings.append(Problem(line, col, message))
+
     def flow(self, data: Any) -> Flow | None:
         """Check the top level and every step."""
         if not isinstance(data, Node):
-            self.report(data, None, "the file must be a mapping with id, version, start and steps")
+            self.report(data, None, "the file must be a mapping with id, start and steps")
             return None
-        self.unknown_keys(data, {"id", "version", "start", "steps", "links", "link_sets"}, "flow")
-        for key in ("id", "version", "start", "steps"):
+        self.unknown_keys(data, TOP_KEYS, "flow")
+        for key in ("id", "start", "steps"):
             if key not in data:
                 self.report(data, None, f"missing '{key}'")
-        if not isinstance(data.get("version", 1), int):
+        version = data.get("version", 1)  # optional: the database numbers published versions
+        if not isinstance(version, int) or isinstance(version, bool):
             self.report(data, "version", "version must be a whole number")
+            version = 1
         steps = self.steps(data.get("steps"), data)
         links = self.links(data.get("links") or [], data)
         link_sets = self.link_sets(data.get("link_sets") or {}, data, links)
         return Flow(
-            id=str(data.get("id", "")), version=int(data.get("version", 0) or 0),
+            id=str(data.get("id", "")), version=version,
             start=str(data.get("start", "")), steps=MappingProxyType(steps),
             links=MappingProxyType(links), link_sets=MappingProxyType(link_sets),
         )
@@ -282,7 +379,25 @@ class Checker:
             elif option:
                 seen.add(option.value)
                 options.append(option)
+        if node.get("case_field") == "category":
+            self.safety_mapping(node, raw, options)
         return tuple(options)
+
+    def safety_mapping(self, node: Node, raw: list[Any], options: list[Option]) -> None:
+        """Warn when the incident-type question maps no answer, or an answer named after one, to a safety category."""
+        step_id = node.get("id")
+        if options and not any(o.flags for o in options):
+            self.warn(node, "options", f"question '{step_id}' on the incident type maps no answer to a safety "
+                                       "category: add 'flags' to answers such as extortion, threats or danger")
+        for item in raw:
+            if not isinstance(item, Node) or "value" not in item or item.get("flags"):
+                continue
+            value = re.sub(r"[\s-]+", "_", str(item["value"]).strip().lower())
+            named = sorted((c for c in SAFETY_CATEGORIES if c in value), key=len, reverse=True)
+            if named:
+                self.warn(item, "value", f"answer '{item['value']}' of question '{step_id}' sounds like safety "
+                                         f"category '{named[0]}' but has no 'flags': add flags: [{named[0]}] "
+                                         "(or the categories it stands for)")
 
     def option(self, node: Any) -> Option | None:
         """Check one option."""
@@ -295,9 +410,14 @@ class Checker:
         for flag in flags:
             if flag not in SAFETY_CATEGORIES:
                 self.report(node, "flags", f"unknown safety category '{flag}'")
-        if node.get("urgency") not in (None, "urgent", "normal"):
+        if node.get("urgency") not in (None, *URGENCIES):
             self.report(node, "urgency", "urgency must be 'urgent' or 'normal'")
         synonyms = node.get("synonyms") or {}
+        if isinstance(synonyms, Node):
+            self.unknown_keys(synonyms, set(LOCALES), "'synonyms'")
+        elif not isinstance(synonyms, dict):
+            self.report(node, "synonyms", f"synonyms must map {' and '.join(LOCALES)} to lists of words")
+            synonyms = {}
         words = tuple(str(w) for locale in LOCALES for w in (synonyms.get(locale) or ()))
         return Option(
             value=str(node["value"]), title=title or Texts("", ""), next=self.optional_id(node, "next"),
@@ -319,7 +439,7 @@ class Checker:
         if not isinstance(raw, Node):
             self.report(node, "validate", "validate must be a mapping")
             return Validation()
-        self.unknown_keys(raw, {"kind", "min_length", "max_length"}, "validate")
+        self.unknown_keys(raw, VALIDATE_KEYS, "validate")
         kind = raw.get("kind", "any")
         if kind not in VALIDATE_KINDS:
             self.report(raw, "kind", f"unknown kind '{kind}' (use one of {', '.join(VALIDATE_KINDS)})")
@@ -336,6 +456,7 @@ class Checker:
             if not isinstance(item, Node) or not isinstance(item.get("when"), dict):
                 self.report(item if isinstance(item, Node) else node, None, "a variant needs 'when' and 'text'")
                 continue
+            self.unknown_keys(item, VARIANT_KEYS, "variant")
             text = self.texts(item, "text", MAX_TEXT, allow_reference=node.get("type") == "end")
             when = {str(k): str(v) for k, v in item["when"].items()}
             if text:
@@ -353,6 +474,7 @@ class Checker:
             if not isinstance(item, Node) or "when" not in item or "next" not in item:
                 self.report(item if isinstance(item, Node) else node, None, "a branch case needs 'when' and 'next'")
                 continue
+            self.unknown_keys(item, CASE_KEYS, "branch case")
             values = item["when"] if isinstance(item["when"], list) else [item["when"]]
             cases.append(BranchCase(values=tuple(str(v) for v in values), next=str(item["next"])))
         if "default" not in node:
@@ -366,9 +488,10 @@ class Checker:
             if not isinstance(node, Node) or not {"id", "title", "url"} <= set(node):
                 self.report(node if isinstance(node, Node) else parent, None, "a link needs id, title and url")
                 continue
+            self.unknown_keys(node, LINK_KEYS, "link")
             if not str(node["url"]).startswith("https://"):
                 self.report(node, "url", "link urls must start with https://")
-            title = self.texts(node, "title", 80)
+            title = self.texts(node, "title", MAX_LINK_TITLE)
             links[str(node["id"])] = Link(id=str(node["id"]), title=title or Texts("", ""), url=str(node["url"]))
         return links
 

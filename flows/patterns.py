@@ -35,7 +35,7 @@ class Compiled:
 
     def search(self, prepared: str, start: int = 0) -> re.Match[str] | None:
         """Return the next match of the first part, when every `&` part matches somewhere too."""
-        if any(other.search(prepared) is None for other in self.also):
+        if self.also and any(other.search(prepared) is None for other in self.also):
             return None
         return self.regex.search(prepared, start)
 
@@ -140,9 +140,10 @@ class _Parser:
 class TriggerIndex:
     """Finds, for a message's words, the few patterns worth running (most messages trigger none).
 
-    Every distinct required element (a set of words) gets a number; a message satisfies the elements one of whose
-    words it holds, and a pattern is a candidate only when all its elements are satisfied. What each word satisfies
-    is remembered, since the words of chat messages repeat a lot.
+    Every distinct required element (a set of words) gets a number, and a bit of that number; a message satisfies
+    the elements one of whose words it holds, and a pattern is a candidate only when all its elements are satisfied.
+    Each pattern is filed under one key element, so only the patterns of satisfied keys are looked at, each with one
+    test of its bits. What each word satisfies is remembered, since the words of chat messages repeat a lot.
     """
 
     CACHE_LIMIT = 200_000
@@ -152,25 +153,34 @@ class TriggerIndex:
         ids: dict[frozenset[str], int] = {}
         self.by_word: dict[str, set[int]] = {}
         self.by_prefix: dict[str, set[int]] = {}
-        self.by_key: dict[int, list[tuple[int, frozenset[int], tuple[frozenset[str], ...]]]] = {}
+        self.by_key: dict[int, list[tuple[int, int]]] = {}  # key element: (pattern, bits of the others it needs)
         self.always: list[int] = []
         # how many patterns use each word: a popular word makes a poor key (its list is walked for every message)
         use = Counter(word for _, pattern in patterns for element in pattern.required for word in element)
+        filed: list[tuple[int, int, list[int]]] = []
         for i, (_, pattern) in enumerate(patterns):
             # elements with everyday words filter little and cost time: leave them to the regex when the
             # pattern has a better element, keep the least everyday one when it has none
             telling = [element for element in pattern.required if not _everyday(element)] or \
                 sorted(pattern.required, key=_everyday_words)[:1]
-            needed = frozenset(self._element_id(ids, element) for element in telling)
-            # the everyday elements are still checked, by plain word lookup, before the regex runs
-            plain = tuple(e for e in pattern.required if e not in telling and not any(w.endswith("*") for w in e))
+            # the everyday elements of whole words are still checked, by the same bit test, before the regex runs
+            plain = [e for e in pattern.required if e not in telling and not any(w.endswith("*") for w in e)]
+            needed = [self._element_id(ids, element) for element in telling + plain]
             if telling:
-                key = min(telling, key=lambda element: sum(use[w] for w in element))
-                self.by_key.setdefault(ids[key], []).append((i, needed, plain))
+                key = ids[min(telling, key=lambda element: sum(use[w] for w in element))]
+                filed.append((key, i, [element for element in needed if element != key]))
             else:
                 self.always.append(i)
+        # only the elements some pattern needs besides its key get a bit, so the bit sets stay small
+        self.bit = {}
+        for _, _, others in filed:
+            for element in others:
+                self.bit.setdefault(element, 1 << len(self.bit))
+        for key, i, others in filed:
+            self.by_key.setdefault(key, []).append((i, sum({self.bit[element] for element in others})))
         self.lengths = sorted({len(p) for p in self.by_prefix})
-        self._cache: dict[str, frozenset[int]] = {}
+        self._bits: dict[str, int] = {}  # per word: the bits of the elements it satisfies
+        self._keys: dict[str, frozenset[int]] = {}  # per word: the key elements it satisfies
 
     def _element_id(self, ids: dict[frozenset[str], int], element: frozenset[str]) -> int:
         """Number an element the first time it is seen and index its words."""
@@ -183,18 +193,22 @@ class TriggerIndex:
 
     def _elements_of(self, word: str) -> frozenset[int]:
         """Return the elements one word satisfies, exactly or by prefix."""
-        found = self._cache.get(word)
-        if found is None:
-            hits = set(self.by_word.get(word, ()))
-            for length in self.lengths:
-                if length > len(word):
-                    break
-                hits |= self.by_prefix.get(word[:length], set())
-            found = frozenset(hits)
-            if len(self._cache) >= self.CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[word] = found
-        return found
+        hits = set(self.by_word.get(word, ()))
+        for length in self.lengths:
+            if length > len(word):
+                break
+            hits |= self.by_prefix.get(word[:length], set())
+        return frozenset(hits)
+
+    def _learn(self, word: str) -> tuple[int, frozenset[int]]:
+        """Return, and remember, the bits and the key elements of a word."""
+        if len(self._bits) >= self.CACHE_LIMIT:
+            self._bits.clear()
+            self._keys.clear()
+        elements = self._elements_of(word)
+        bits = self._bits[word] = sum(self.bit[element] for element in elements if element in self.bit)
+        keys = self._keys[word] = frozenset(element for element in elements if element in self.by_key)
+        return bits, keys
 
     def satisfied(self, words: frozenset[str]) -> set[int]:
         """Return the elements a message's words satisfy."""
@@ -202,12 +216,22 @@ class TriggerIndex:
 
     def candidates(self, words: frozenset[str]) -> list[tuple[str, Compiled]]:
         """Return the (key, pattern) pairs the message can match, in their original order."""
-        satisfied = self.satisfied(words)
+        bits, keys = self._bits, self._keys
+        try:  # the usual case: every word seen before
+            masks, found = [bits[word] for word in words], [keys[word] for word in words]
+        except KeyError:
+            learnt = [self._learn(word) for word in words]
+            masks, found = [mask for mask, _ in learnt], [elements for _, elements in learnt]
+        satisfied = 0
+        for mask in masks:
+            satisfied |= mask
         keyed = self.by_key
-        hits = [i for element in satisfied & keyed.keys() for i, needs, plain in keyed[element]
-                if needs <= satisfied and (not plain or not words.isdisjoint(plain[0]) and
-                                           (len(plain) == 1 or all(not words.isdisjoint(e) for e in plain[1:])))]
-        return [self.patterns[i] for i in sorted(hits + self.always)]
+        hits = [i for element in frozenset().union(*found)
+                for i, needs in keyed[element] if not needs or needs & satisfied == needs]
+        if self.always:
+            hits += self.always
+        patterns = self.patterns
+        return [patterns[i] for i in sorted(hits)]
 
 
 def _everyday_words(element: frozenset[str]) -> int:

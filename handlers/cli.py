@@ -1,4 +1,4 @@
-"""The command line: serve, chat, cases export, users create, db upgrade."""
+"""The command line: serve, worker, chat, cases export, users create, db upgrade, classify, flows, lexicon."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from flows.loader import FlowError
+from handlers import flow_cli
 from handlers.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,7 @@ def parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply the migrations")
     classify = commands.add_parser("classify", help="safety categories of each line on standard input, as JSON")
     classify.add_argument("--eval", metavar="FILE", help="instead: precision and recall on a labelled JSONL file")
-    for name in ("flows", "lexicon"):
-        check = commands.add_parser(name, help=f"work with {name} files").add_subparsers(dest="action", required=True)
-        check.add_parser("validate", help="check a file; list every problem with its line").add_argument("file")
+    flow_cli.add_commands(commands)
     return root
 
 
@@ -173,32 +172,5 @@ def classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def validate(args: argparse.Namespace) -> int:
-    """Check a flow or lexicon file; print every problem, exit 1 when there is any."""
-    from flows.lexicon import load_lexicon_file
-    from flows.loader import load_flow_file
-
-    try:
-        if args.command == "flows":
-            flow = load_flow_file(args.file)
-            questions = sum(s.waits for s in flow.steps.values())
-            ends = sum(s.type == "end" for s in flow.steps.values())
-            print(f"{args.file}: valid flow '{flow.id}' v{flow.version}: {len(flow.steps)} steps, "
-                  f"{questions} questions, {ends} end steps")
-        else:
-            lexicon = load_lexicon_file(args.file)
-            patterns = sum(len(c.patterns) for c in lexicon.categories.values())
-            print(f"{args.file}: valid lexicon v{lexicon.version}: {len(lexicon.categories)} categories, "
-                  f"{patterns} patterns")
-    except FlowError as exc:
-        for problem in exc.problems:
-            print(f"{args.file}:{problem.line}:{problem.column}: {problem.message}")
-        return 1
-    except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 1
-    return 0
-
-
 COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "users": users, "db": db,
-            "classify": classify, "flows": validate, "lexicon": validate}
+            "classify": classify, "flows": flow_cli.run, "lexicon": flow_cli.run}

@@ -34,10 +34,12 @@ class Sender(Protocol):
 class GraphClient:
     """Calls `POST {GRAPH_API_URL}/me/messages` with a pooled `requests` session."""
 
-    def __init__(self, base_url: str, access_token: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, access_token: str, timeout: float = 10.0, connections: int = 10) -> None:
         self.base_url, self.timeout = base_url.rstrip("/"), timeout
         self._token = access_token
-        self._session = requests.Session()
+        self._session = requests.Session()  # thread-safe for these calls: the sender's threads share its pool
+        self._session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=connections))
+        self._session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=connections))
 
     def send(self, body: dict[str, Any]) -> str | None:
         """Send one message or sender action, or a handover request (marked by _endpoint); raise GraphError."""

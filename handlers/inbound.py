@@ -1,6 +1,7 @@
 """Handle one webhook event inside one transaction: de-duplicate, lock, run the engine, store, queue replies."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +14,8 @@ from bot.case import summarise
 from bot.inputs import GET_STARTED, Postback
 from bot.outputs import Outcome
 from flows.model import Flow
-from flows.registry import FlowRegistry
 from handlers import reminders
+from handlers.flow_library import FlowLibrary
 from handlers.messenger import Event, send_bodies, simulated, typing_body
 from handlers.reminders import Timing
 from storage import alerts, cases, conversations, events, notes, outbox, transcript
@@ -31,11 +32,20 @@ CASE_EFFECTS = {outputs.CASE_COMPLETED, outputs.HUMAN_REQUESTED, outputs.FLAGGED
 class Intake:
     """What handling an event needs besides the session: the flows and a few settings."""
 
-    flows: FlowRegistry
+    flows: FlowLibrary
     case_prefix: str
     context: engine.Context
     timing: Timing = Timing()
     handover_app_id: str = ""  # HANDOVER_TARGET_APP_ID: where the thread goes when the user asks for an advisor
+
+
+def needs_database(event: Event) -> bool:
+    """Whether an event can change anything; receipts, reads and our own echoes need no transaction."""
+    if event.app_id in PAGE_INBOX_APPS and event.kind in ("echo", "take_thread_control"):
+        return True
+    if event.kind == "pass_thread_control" and event.app_id not in PAGE_INBOX_APPS:
+        return True
+    return event.kind in STORED_KINDS and bool(event.sender)
 
 
 def handle_event(session: Session, intake: Intake, event: Event, now: datetime) -> int:
@@ -53,9 +63,10 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
         return 0
     contact = conversations.lock_contact(session, event.sender, now)
     contact.last_inbound_at = now
-    flow = intake.flows.current()
+    flow, lexicon = intake.flows.live(session)
+    context = dataclasses.replace(intake.context, lexicon=lexicon)
     row = conversations.load_conversation(session, contact, flow.id, flow.version)
-    flow = _flow_for(intake.flows, row, flow)
+    flow = _flow_for(session, intake.flows, contact, row, flow)
     if event.referral:
         row.referral = event.referral
     case = cases.case_by_id(session, row.case_id)
@@ -71,12 +82,12 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
             row.paused = True
             notes.audit(session, action="page_inbox_took_over", user_id=None, case_id=row.case_id, now=now)
         if event_input is not None:  # still read for danger and crime, so the case is flagged
-            silent = engine.step(state.update(paused=True), event_input, flow, intake.context)
+            silent = engine.step(state.update(paused=True), event_input, flow, context)
             _apply_effects(session, intake, flow, contact, row, case, silent, now)
         return 0
     if event_input is None or event.kind not in ENGINE_KINDS:
         return 0
-    outcome = engine.step(state, event_input, flow, intake.context)
+    outcome = engine.step(state, event_input, flow, context)
     conversations.save_state(row, outcome.state)
     contact.locale = outcome.state.locale
     completed_before = case is not None and case.intake_complete
@@ -132,10 +143,14 @@ def _pass_thread(session: Session, contact: Contact, app_id: str, now: datetime)
     return 1
 
 
-def _flow_for(flows: FlowRegistry, row: Conversation, current: Flow) -> Flow:
-    """Keep a running intake on the flow version it started with, when that version is still loaded."""
-    pinned = flows.get(row.flow_id, row.flow_version)
-    if pinned is not None and row.step is not None:
+def _flow_for(session: Session, flows: FlowLibrary, contact: Contact, row: Conversation, current: Flow) -> Flow:
+    """Keep a running intake on the flow version it started with; publishing never breaks a conversation.
+
+    A simulator contact pinned to a draft (a negative version) stays on that draft, also for a new intake.
+    """
+    draft = row.flow_version < 0 and simulated(contact.psid)
+    pinned = flows.get(session, row.flow_id, row.flow_version) if row.step is not None or draft else None
+    if pinned is not None:
         return pinned
     if row.step is not None and row.step not in current.steps:
         row.step = None  # the step is gone from the new version: start again rather than fail

@@ -11,6 +11,9 @@ from flask import Flask
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
+# wake() asks for a run while one may be going: APScheduler then warns "maximum number of running instances
+# reached" for what is only a coalesced wake-up, thousands of times in a burst
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 OUTBOX_JOB, REMINDER_JOB, ALERT_JOB, SUBSCRIPTION_JOB = "outbox", "reminders", "alerts", "subscription"
 ALERT_INTERVAL = 10.0
 
@@ -39,6 +42,7 @@ class Jobs:
         """Stop the scheduler, letting a running job finish."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.services.sender.close()
 
     def wake(self) -> None:
         """Run the outbox and alert jobs now instead of at their next tick."""

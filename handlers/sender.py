@@ -4,14 +4,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.graph import GraphError, Sender
 from handlers.messenger import simulated
-from storage import alerts, outbox, status
+from storage import alerts, outbox, pacing, status
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)  # a crashed sender's messages are taken up again after this
@@ -19,12 +23,18 @@ BATCH = 50
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 600.0
 TOKEN_CODES = {190}  # the page token is expired or revoked: every send would fail the same way
+PACING_KEY = "send_api"
+STALE_TYPING = timedelta(seconds=2)  # a typing indicator this late is noise before a reply that goes now
 
 
 def backoff(attempts: int) -> timedelta:
     """Return the wait before the next try: exponential, capped, with jitter so workers spread out."""
     seconds = min(MAX_BACKOFF, 2.0 ** attempts)
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
+
+
+def _is_typing(body: dict[str, Any]) -> bool:
+    return body.get("sender_action") == "typing_on"
 
 
 def token_fingerprint(token: str) -> str:
@@ -36,23 +46,70 @@ class OutboxSender:
     """Works the outbox through a Sender (the Graph API, or a printer)."""
 
     def __init__(self, sessions: sessionmaker[Session], client: Sender, clock: Callable[[], datetime],
-                 token: str = "") -> None:
+                 token: str = "", rate: float = 250.0, concurrency: int = 8) -> None:
         self.sessions, self.client, self.clock = sessions, client, clock
         self.fingerprint = token_fingerprint(token)
+        self.rate = rate  # Send API calls per second for the whole installation (SEND_RATE)
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="send") if concurrency > 1 else None
+        self._trusted = False  # whether the last call was accepted: only then do calls go side by side
+        self._spacing, self._last_call = threading.Lock(), 0.0
 
     def deliver_once(self) -> int:
-        """Send one round of due messages (the first waiting one of each user); return how many were tried."""
+        """Send one round of due messages (the first waiting one of each user); return how many were tried.
+
+        A round holds at most one message per user, so sending its messages side by side keeps each user's
+        order; the calls are spread out at `rate` per second, counted across every sender of the installation.
+        """
         with self.sessions.begin() as session:
             if self._blocked(session):
                 return 0
-            claimed = outbox.claim_batch(session, self.clock(), BATCH, LEASE)
+            now = self.clock()
+            claimed = outbox.claim_batch(session, now, BATCH, LEASE)
             rows = [(r.id, r.body, r.attempts) for r in claimed]
-        for index, (outbox_id, body, attempts) in enumerate(rows):
-            if not self._deliver(outbox_id, body, attempts):
-                with self.sessions.begin() as session:  # give back what this round will not send
-                    outbox.release(session, [row[0] for row in rows[index + 1:]])
-                break
+            for row in claimed:  # no call to Meta: simulator contacts, typing indicators gone stale
+                if simulated(row.recipient) or (_is_typing(row.body) and now - row.created_at > STALE_TYPING):
+                    outbox.mark_sent(session, row.id, None, now)
+            calls = [row for row, stored in zip(rows, claimed, strict=True) if stored.status == outbox.SENDING]
+            if not calls:
+                return len(rows)
+            start = pacing.reserve(session, PACING_KEY, len(calls), self.rate, now)
+        stop = threading.Event()  # set when sending must pause (a refused token): the rest is given back
+
+        def send(index: int, row: tuple[int, dict[str, Any], int]) -> None:
+            if stop.is_set():
+                with self.sessions.begin() as session:
+                    outbox.release(session, [row[0]])
+                return
+            slot = (start + timedelta(seconds=index / self.rate) - self.clock()).total_seconds()
+            wait = self._spaced(time.monotonic() + max(slot, 0.0)) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if not self._deliver(*row):
+                stop.set()
+
+        first = 0
+        if self._pool is None or not self._trusted:  # after a start or a refused token, one call tests the way
+            send(0, calls[0])
+            first = 1
+        if self._pool is None:
+            for index in range(first, len(calls)):
+                send(index, calls[index])
+        else:
+            list(self._pool.map(send, range(first, len(calls)), calls[first:]))
         return len(rows)
+
+    def _spaced(self, wanted: float) -> float:
+        """Return the monotonic time a call may go: at its slot, and never closer than 1/rate to this process's
+        previous call, so calls made late by a busy machine do not bunch up when they catch up."""
+        with self._spacing:
+            at = max(wanted, self._last_call + 1 / self.rate)
+            self._last_call = at
+            return at
+
+    def close(self) -> None:
+        """Stop the sending threads once their calls are done."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def deliver_all(self, max_rounds: int = 1000) -> int:
         """Deliver until nothing is due; return how many sends were tried."""
@@ -80,11 +137,12 @@ class OutboxSender:
         if attempts > 1:
             log.warning("outbox %s: attempt %d (an earlier outcome may be unknown)", outbox_id, attempts)
         try:
-            message_id = None if simulated(str(body.get("recipient", {}).get("id", ""))) else self.client.send(body)
+            message_id = self.client.send(body)
         except GraphError as error:
             return self._record_failure(outbox_id, error, attempts)
         with self.sessions.begin() as session:
             outbox.mark_sent(session, outbox_id, message_id, self.clock())
+        self._trusted = True
         return True
 
     def _record_failure(self, outbox_id: int, error: GraphError, attempts: int) -> bool:
@@ -92,6 +150,7 @@ class OutboxSender:
         now = self.clock()
         with self.sessions.begin() as session:
             if error.code in TOKEN_CODES:
+                self._trusted = False
                 outbox.mark_retry(session, outbox_id, str(error), now, count_attempt=False)
                 if status.set_status(session, status.TOKEN_REFUSED, f"{self.fingerprint} {error}", now):
                     alerts.raise_alert(session, case_id=None, kind="token_refused", category=None,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.inbound import Intake, handle_event
+from handlers.inbound import Intake, handle_event, needs_database
 from handlers.mailer import AlertMailer
 from handlers.messenger import Event
 from handlers.reminders import ReminderWorker
@@ -52,6 +52,8 @@ class Services:
 
     def process_one(self, event: Event) -> int:
         """Handle one event, retrying a transient database error; log and drop a bug's exception."""
+        if not needs_database(event):
+            return 0
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.sessions.begin() as session:

@@ -17,6 +17,10 @@ class SettingsError(Exception):
     """The configuration is unsafe or invalid; the message says what to set."""
 
 
+APPROVALS = ("none", "two-person")
+META_SEND_RATE = 300.0  # Send API calls per second per page (../shared/reference/messenger.md)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app needs to know about its surroundings."""
@@ -35,6 +39,8 @@ class Settings:
     lexicon_file: Path = ROOT / "flows" / "lexicon.yaml"
     retention_days: int = 180
     send_interval: float = 1.0
+    send_rate: float = 250.0  # Send API calls per second for the whole installation; Meta allows about 300
+    send_concurrency: int = 8  # Send API calls in flight at once per process
     advisor_sla: float = 86400.0  # seconds: an advisor answers within 24 hours
     urgent_sla: float = 3600.0
     followup_after: float = 86400.0
@@ -44,6 +50,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=lambda: SmtpSettings("", 587, "", ()))
     insecure_cookies: bool = False  # console cookies without Secure, for local http only
     handover_target_app_id: str = ""  # pass the thread to this app (the Page Inbox) when a user asks for an advisor
+    flow_approval: str = "none"  # "two-person": a second admin approves a flow or lexicon before it goes live
 
     @property
     def sends_for_real(self) -> bool:
@@ -77,6 +84,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         case_prefix=env.get("CASE_PREFIX") or defaults.case_prefix,
         flows_dir=Path(env.get("FLOWS_DIR") or defaults.flows_dir),
         retention_days=_int(env, "RETENTION_DAYS", defaults.retention_days),
+        flow_approval=(env.get("FLOW_APPROVAL") or defaults.flow_approval).strip().lower(),
+        send_rate=_seconds(env, "SEND_RATE", defaults.send_rate),
+        send_concurrency=_int(env, "SEND_CONCURRENCY", defaults.send_concurrency),
         lexicon_file=Path(env.get("LEXICON_FILE") or defaults.lexicon_file), smtp=_smtp(env),
         advisor_sla=_seconds(env, "ADVISOR_SLA", defaults.advisor_sla),
         urgent_sla=_seconds(env, "URGENT_SLA", defaults.urgent_sla),
@@ -133,6 +143,11 @@ def _smtp_url(url: str) -> dict[str, str]:
 
 def check(settings: Settings) -> None:
     """Refuse settings that would run the bot unsafely."""
+    if not (0 < settings.send_rate <= META_SEND_RATE) or settings.send_concurrency < 1:
+        raise SettingsError(f"SEND_RATE must be above 0 and at most {META_SEND_RATE} (Meta's limit per page), "
+                            "SEND_CONCURRENCY at least 1")
+    if settings.flow_approval not in APPROVALS:
+        raise SettingsError(f"FLOW_APPROVAL must be one of {', '.join(APPROVALS)}, not {settings.flow_approval!r}")
     if settings.page_access_token and not settings.app_secret:
         raise SettingsError("PAGE_ACCESS_TOKEN is set but APP_SECRET is not: without it anyone could post fake "
                             "Messenger events. Set APP_SECRET to your Meta app's secret (App settings > Basic).")

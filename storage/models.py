@@ -4,7 +4,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql import false, true
@@ -143,6 +154,8 @@ class Reminder(Base):
     """A timed job for a case (advisor reminder, user follow-up): the table is the source of truth."""
 
     __tablename__ = "reminders"
+    # the worker's claim query (status, then due_at order) stays fast however many reminders wait in the future
+    __table_args__ = (Index("ix_reminders_status_due_at", "status", "due_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # advisor | followup
@@ -240,3 +253,34 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class FlowVersion(Base):
+    """One revision of a flow or of the safety lexicon: a draft, one waiting for approval, or a published version.
+
+    Published versions are numbered per (kind, name) and never change; the highest published number is live.
+    """
+
+    __tablename__ = "flow_versions"
+    __table_args__ = (UniqueConstraint("kind", "name", "version"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "flow" or "lexicon"
+    name: Mapped[str] = mapped_column(String(64))  # the flow id ("intake"); "lexicon" for the lexicon
+    version: Mapped[int | None]  # set when published
+    status: Mapped[str] = mapped_column(String(16), index=True)  # draft | pending | published | rejected
+    source: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str] = mapped_column(String(500), default="")
+    author: Mapped[str] = mapped_column(String(254))
+    approved_by: Mapped[str | None] = mapped_column(String(254))
+    rollback_of: Mapped[int | None]  # the version this one restored
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+
+
+class SendSlot(Base):
+    """The next free moment of a shared send-rate budget (see storage/pacing.py)."""
+
+    __tablename__ = "send_slots"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    next_at: Mapped[datetime]

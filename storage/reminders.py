@@ -39,10 +39,13 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> 
     """Lease due reminders (and ones whose worker died mid-way) so that no other worker takes them."""
     due = (Reminder.status == PENDING) & (Reminder.due_at <= now)
     abandoned = (Reminder.status == CLAIMED) & (Reminder.locked_until < now)
-    statement = select(Reminder).where(due | abandoned).order_by(Reminder.due_at, Reminder.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    rows = list(session.scalars(statement))
+        statement = select(Reminder).where(due | abandoned).order_by(Reminder.due_at, Reminder.id).limit(limit)
+        rows = list(session.scalars(statement.with_for_update(skip_locked=True)))
+    else:  # SQLite would walk the whole due_at index for the OR; one query per branch uses (status, due_at)
+        rows = sorted((row for condition in (due, abandoned) for row in session.scalars(
+            select(Reminder).where(condition).order_by(Reminder.due_at, Reminder.id).limit(limit))),
+            key=lambda row: (row.due_at, row.id))[:limit]
     for row in rows:
         row.status, row.locked_until, row.attempts = CLAIMED, now + lease, row.attempts + 1
     return rows

@@ -81,6 +81,7 @@ def app(settings: Settings) -> Iterator[Any]:
     """Create the app without background threads; tests deliver the outbox themselves."""
     flask_app = create_app(settings, start_background=False)
     yield flask_app
+    flask_app.extensions["intake"].sender.close()
     flask_app.extensions["intake"].engine.dispose()
 
 

@@ -64,7 +64,7 @@ def case_detail(reference: str) -> ResponseReturnValue:
     with services.sessions.begin() as db:
         case = _case(db, reference)
         contact, conversation = handover.parties(db, case)
-        flow = services.intake.flows.get(case.flow_id, case.flow_version)
+        flow = services.intake.flows.get(db, case.flow_id, case.flow_version)
         return render_template(
             "console/detail.html", case=case, contact=contact, conversation=conversation,
             answers=answer_summary(flow, case.answers), messages=caselist.transcript_for(db, case.id),

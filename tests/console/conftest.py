@@ -1,7 +1,10 @@
 """Console fixtures: stored users and a test client that logs in through the real form with its CSRF token."""
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,9 @@ from handlers.services import utc_now
 from storage import users
 from storage.models import Case
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: the tests never download a browser
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -74,3 +80,24 @@ def logged_in(console: Console, advisor: str) -> Console:
     """Return a console client logged in as the advisor."""
     assert console.login(advisor).status_code == 302
     return console
+
+
+@pytest.fixture
+def insecure_cookies(app: Any) -> None:
+    """Let the session cookie travel over the loopback's plain http, as on a local installation."""
+    app.config["SESSION_COOKIE_SECURE"] = False
+
+
+@pytest.fixture
+def page(insecure_cookies: None, served: str) -> Iterator[Any]:
+    """Open a headless Chromium page; without Chromium fail in CI and skip elsewhere."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI: the browser test must run")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield browser.new_page()
+        browser.close()

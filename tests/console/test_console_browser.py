@@ -1,45 +1,17 @@
 """One advisor's round trip in a real browser: log in, find the case, take over, reply, hand back, close."""
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.console.conftest import PASSWORD, add_user, open_case
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
 
 @pytest.fixture
 def db_url(sqlite_url: str) -> str:
     """Run the browser test on SQLite only: the other tests cover PostgreSQL."""
     return sqlite_url
-
-
-@pytest.fixture
-def insecure_cookies(app: Any) -> None:
-    """Let the session cookie travel over the loopback's plain http, as on a local installation."""
-    app.config["SESSION_COOKIE_SECURE"] = False
-
-
-@pytest.fixture
-def page(insecure_cookies: None, served: str) -> Iterator[Any]:
-    """Open a headless Chromium page; without Chromium fail in CI and skip elsewhere."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing in CI: the browser test must run")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield browser.new_page()
-        browser.close()
 
 
 def test_an_advisor_takes_over_replies_hands_back_and_closes_in_the_browser(page: Any, served: str, user: Any,

@@ -6,11 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from flows.loader import MAX_QUICK_REPLIES, MAX_TEXT, MAX_TITLE, FlowError, load_flow_file, load_flow_text
+from flows.lexicon import check_lexicon_text, load_lexicon_text
+from flows.loader import (
+    MAX_QUICK_REPLIES,
+    MAX_TEXT,
+    MAX_TITLE,
+    FlowError,
+    FlowReport,
+    check_flow_file,
+    check_flow_text,
+    load_flow_file,
+    load_flow_text,
+)
 from flows.model import LOCALES
-from flows.registry import FlowRegistry
 
-INTAKE = Path(__file__).resolve().parents[2] / "flows" / "intake.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+INTAKE = ROOT / "flows" / "intake.yaml"
 
 VALID = """\
     id: mini
@@ -306,7 +317,8 @@ def test_a_yaml_syntax_error_gives_its_line_and_column() -> None:
           - id: done
             type: end
             text: {nl: "Dank je.", en: "Thanks."}
-    """, [(11, 5, "step 'route' uses answer 'reporter', which no question asks")], id="branch on an unasked answer"),
+    """, [(11, 5, "step 'route' uses answer 'reporter', which no earlier step asks")],
+        id="branch on an answer no step asks"),
     pytest.param("""\
         id: mini
         version: 1
@@ -350,6 +362,172 @@ def test_a_yaml_syntax_error_gives_its_line_and_column() -> None:
             type: end
             text: {nl: "Dank je.", en: "Thanks."}
     """, [(11, 9, "unknown safety category 'panic'")], id="unknown safety flag"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: ask
+        steps:
+          - id: ask
+            type: text
+            text: nl: "Wat is er gebeurd?"
+            next: done
+    """, [(7, 13, "YAML syntax: mapping values are not allowed")], id="YAML syntax error"),
+    pytest.param("""\
+        id: mini
+        start: ask\x07
+    """, [(2, 11, "YAML syntax: special characters are not allowed")], id="YAML forbidden character"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: ask
+        steps:
+          - id: ask
+            type: choice
+            text: {nl: "Kies", en: "Pick"}
+            options:
+              - value: a
+                title: {nl: A, en: A}
+                colour: red
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(11, 9, "unknown field 'colour' in option")], id="unknown field in an option"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        author: Ida
+        start: ask
+        steps:
+          - id: ask
+            type: text
+            text: {nl: "Wat?", en: "What?"}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(3, 1, "unknown field 'author' in flow")], id="unknown field at the top level"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: ask
+        links:
+          - id: help
+            title: {nl: "Hulp", en: "Help"}
+            url: https://example.org
+            colour: red
+        steps:
+          - id: ask
+            type: text
+            text: {nl: "Wat?", en: "What?"}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(8, 5, "unknown field 'colour' in link")], id="unknown field in a link"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: ask
+        steps:
+          - id: ask
+            type: choice
+            text: {en: "Are you ok?"}
+            options:
+              - {value: "yes", title: {nl: "Ja", en: "Yes"}}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(7, 11, "'text' has no nl text")], id="choice without nl text"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: ask
+        steps:
+          - id: ask
+            type: text
+            text: {nl: "Wat?", en: "What?"}
+            text: {nl: "Hoe?", en: "How?"}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(8, 5, "duplicate key 'text'")], id="duplicate text key"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: ask
+        steps:
+          - id: ask
+            type: text
+            next: done
+            text: {nl: "Wat?", en: "What?"}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks.", nl: "Bedankt."}
+    """, [(9, 5, "duplicate key 'next'"), (12, 43, "duplicate key 'nl'")], id="duplicate next key"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: route
+        steps:
+          - id: route
+            type: branch
+            on: reporter
+            cases:
+              - {when: [student], next: who}
+            default: who
+          - id: who
+            type: choice
+            answer: reporter
+            text: {nl: "Wie ben jij?", en: "Who are you?"}
+            options:
+              - {value: student, title: {nl: "Leerling", en: "Pupil"}}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(7, 5, "step 'route' uses answer 'reporter', which no earlier step asks (step 'who' asks it")],
+        id="branch on an answer asked only after it"),
+    pytest.param("""\
+        id: mini
+        version: 1
+        start: story
+        steps:
+          - id: story
+            type: text
+            text: {nl: "Wat is er gebeurd?", en: "What happened?"}
+            variants:
+              - when: {reporter: student}
+                text: {nl: "Wat is er met jou gebeurd?", en: "What happened to you?"}
+            next: who
+          - id: who
+            type: choice
+            answer: reporter
+            text: {nl: "Wie ben jij?", en: "Who are you?"}
+            options:
+              - {value: student, title: {nl: "Leerling", en: "Pupil"}}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(9, 16, "step 'story' uses answer 'reporter', which no earlier step asks")],
+        id="variant on an answer asked only after it"),
+    pytest.param("""\
+        id: mini
+        version: one
+        start: ask
+        steps:
+          - id: ask
+            type: text
+            text: {nl: "Wat?", en: "What?"}
+            next: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(2, 1, "version must be a whole number")], id="version not a whole number"),
 ])
 def test_a_broken_flow_names_the_problem_and_where_it_is(source: str, expected: list[tuple[int, int, str]]) -> None:
     found = problems(source)
@@ -361,7 +539,8 @@ def test_a_broken_flow_names_the_problem_and_where_it_is(source: str, expected: 
 def test_every_problem_in_one_file_is_reported_in_line_order() -> None:
     found = problems("""\
         id: mini
-        version: 1
+        version: one
+        author: Ida
         start: ask
         steps:
           - id: ask
@@ -371,21 +550,40 @@ def test_every_problem_in_one_file_is_reported_in_line_order() -> None:
               - {value: "yes", title: {nl: "Ja, het gaat prima!!!", en: "Yes"}}
               - {value: "no", title: {nl: "Nee", en: "No"}, flags: [panic], next: hlep}
             wait: true
+            next: route
+          - id: route
+            type: branch
+            on: reporter
+            cases:
+              - {when: [student], next: done}
+            default: done
+          - id: who
+            type: choice
+            answer: reporter
+            text: {nl: "Wie?", en: "Who?"}
+            text: {nl: "Wie ben jij?", en: "Who are you?"}
+            options:
+              - {value: student, title: {nl: "Leerling", en: "Pupil"}, colour: red}
             next: done
           - id: done
             type: end
             text: {nl: "Dank je.", en: "Thanks."}
     """)
-    assert [(line, column) for line, column, _ in found] == [(7, 11), (7, 12), (9, 32), (10, 53), (10, 69), (11, 5)]
-    fragments = [
-        "'text' has no en text",
-        "unknown placeholder {name}",
-        "'title' (nl) is 21 characters; the limit is 20",
-        "unknown safety category 'panic'",
-        "step 'ask' goes to 'hlep', which does not exist",
-        "unknown field 'wait' in choice step 'ask'",
+    expected = [
+        (2, 1, "version must be a whole number"),
+        (3, 1, "unknown field 'author' in flow"),
+        (8, 11, "'text' has no en text"),
+        (8, 12, "unknown placeholder {name}"),
+        (10, 32, "'title' (nl) is 21 characters; the limit is 20"),
+        (11, 53, "unknown safety category 'panic'"),
+        (11, 69, "step 'ask' goes to 'hlep', which does not exist"),
+        (12, 5, "unknown field 'wait' in choice step 'ask'"),
+        (16, 5, "step 'route' uses answer 'reporter', which no earlier step asks"),
+        (24, 5, "duplicate key 'text'"),
+        (26, 64, "unknown field 'colour' in option"),
     ]
-    for (_, _, message), fragment in zip(found, fragments, strict=True):
+    assert [(line, column) for line, column, _ in found] == [(line, column) for line, column, _ in expected]
+    for (_, _, message), (_, _, fragment) in zip(found, expected, strict=True):
         assert fragment in message
 
 
@@ -452,21 +650,138 @@ def test_yaml_1_2_words_stay_strings() -> None:
     assert flow.version == 2 and flow.step("done").creates_case is False
 
 
-def test_the_registry_serves_the_newest_version_and_keeps_the_older_one(tmp_path: Path) -> None:
-    old = textwrap.dedent(VALID)
-    (tmp_path / "mini_v1.yaml").write_text(old, encoding="utf-8")
-    (tmp_path / "mini_v2.yaml").write_text(old.replace("version: 1", "version: 2"), encoding="utf-8")
-    (tmp_path / "notes.txt").write_text("not a flow", encoding="utf-8")
-    registry = FlowRegistry.from_directory(tmp_path)
-    assert registry.current("mini").version == 2
-    assert registry.get("mini", 1).version == 1 and registry.get("mini", 2) is registry.current("mini")
-    assert registry.get("mini", 3) is None
-    with pytest.raises(LookupError):
-        registry.current("intake")
+CATEGORY_QUESTION = """\
+    id: mini
+    start: what
+    steps:
+      - id: what
+        type: choice
+        case_field: category
+        text: {nl: "Wat is er gebeurd?", en: "What happened?"}
+        options:
+          - {value: sextortion, title: {nl: "Chantage", en: "Blackmail"}}
+          - {value: other, title: {nl: "Iets anders", en: "Something else"}}
+        next: done
+      - id: done
+        type: end
+        text: {nl: "Dank je.", en: "Thanks."}
+"""
 
 
-def test_the_registry_refuses_a_directory_with_a_broken_flow(tmp_path: Path) -> None:
-    (tmp_path / "mini.yaml").write_text(textwrap.dedent(VALID).replace("next: help", "next: hlep"), encoding="utf-8")
-    with pytest.raises(FlowError) as caught:
-        FlowRegistry.from_directory(tmp_path)
-    assert caught.value.source.endswith("mini.yaml") and len(caught.value.problems) == 1
+def warnings_of(source: str) -> list[tuple[int, int, str]]:
+    """Check flow YAML that must have no problems; return its warnings as (line, column, message)."""
+    report = check_flow_text(textwrap.dedent(source))
+    assert report.problems == [] and report.flow is not None
+    return [(w.line, w.column, w.message) for w in report.warnings]
+
+
+def test_the_shipped_intake_has_no_problems_and_no_warnings() -> None:
+    report = check_flow_file(INTAKE)
+    assert isinstance(report, FlowReport)
+    assert (report.problems, report.warnings) == ([], [])
+    assert report.ok and report.flow is not None and report.flow.id == "intake"
+
+
+def test_a_category_question_without_safety_flags_is_warned_about_but_loads() -> None:
+    found = warnings_of(CATEGORY_QUESTION)
+    assert [(line, column) for line, column, _ in found] == [(8, 5), (9, 10)]
+    assert found[0][2] == ("question 'what' on the incident type maps no answer to a safety category: "
+                           "add 'flags' to answers such as extortion, threats or danger")
+    assert "answer 'sextortion'" in found[1][2] and "no 'flags'" in found[1][2]
+    assert load_flow_text(textwrap.dedent(CATEGORY_QUESTION)).step("what").case_field == "category"
+
+
+def test_an_answer_named_after_a_safety_category_without_flags_is_warned_about() -> None:
+    source = CATEGORY_QUESTION.replace(
+        '{value: sextortion, title: {nl: "Chantage", en: "Blackmail"}}',
+        '{value: sextortion, title: {nl: "Chantage", en: "Blackmail"}, flags: [sextortion]}\n'
+        '          - {value: death-threats, title: {nl: "Bedreiging", en: "Threats"}}\n'
+        '          - {value: cyber bullying, title: {nl: "Pesten", en: "Bullying"}}')
+    found = warnings_of(source)
+    assert [(line, column) for line, column, _ in found] == [(10, 10), (11, 10)]
+    assert "answer 'death-threats' of question 'what' sounds like safety category 'threat'" in found[0][2]
+    assert "safety category 'bullying'" in found[1][2] and "flags: [bullying]" in found[1][2]
+
+
+def test_other_questions_and_flagged_category_questions_give_no_warnings() -> None:
+    assert warnings_of(CATEGORY_QUESTION.replace("        case_field: category\n", "")) == []
+    assert warnings_of(VALID) == []
+
+
+def test_a_broken_flow_reports_problems_and_warnings_together_and_no_flow() -> None:
+    report = check_flow_text(textwrap.dedent(CATEGORY_QUESTION).replace("next: done\n", "next: dnoe\n"))
+    assert report.flow is None and not report.ok
+    assert [(p.line, p.column) for p in report.problems] == [(11, 5)]
+    assert [(w.line, w.column) for w in report.warnings] == [(8, 5), (9, 10)]
+
+
+def test_a_syntax_error_is_one_problem_even_with_duplicate_keys() -> None:
+    report = check_flow_text("id: mini\nid: again\nsteps: [\n")
+    assert len(report.problems) == 1 and report.problems[0].message.startswith("YAML syntax")
+    assert report.flow is None and report.warnings == []
+
+
+def test_the_version_is_optional_and_defaults_to_1() -> None:
+    flow = load_flow_text(textwrap.dedent(VALID).replace("version: 1\n", ""))
+    assert flow.version == 1
+    assert [m for *_, m in problems(textwrap.dedent(VALID).replace("version: 1", "version: true"))] == [
+        "version must be a whole number"]
+
+
+def test_a_later_question_on_another_path_does_not_count_as_earlier() -> None:
+    found = problems("""\
+        id: mini
+        version: 1
+        start: ask
+        steps:
+          - id: ask
+            type: choice
+            text: {nl: "Gaat het?", en: "Are you ok?"}
+            options:
+              - {value: "yes", title: {nl: "Ja", en: "Yes"}, next: route}
+              - {value: "no", title: {nl: "Nee", en: "No"}, next: who}
+          - id: who
+            type: choice
+            answer: reporter
+            text: {nl: "Wie ben jij?", en: "Who are you?"}
+            options:
+              - {value: student, title: {nl: "Leerling", en: "Pupil"}}
+            next: done
+          - id: route
+            type: branch
+            on: reporter
+            cases:
+              - {when: [student], next: done}
+            default: done
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """)
+    assert [(line, column) for line, column, _ in found] == [(20, 5)]
+    assert "step 'route' uses answer 'reporter', which no earlier step asks (step 'who' asks it" in found[0][2]
+
+
+def test_the_example_flow_in_the_docs_is_valid_without_warnings() -> None:
+    docs = (ROOT / "docs" / "flows.md").read_text(encoding="utf-8")
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    report = check_flow_text(example, source="docs/flows.md")
+    assert report.problems == [] and report.warnings == []
+    assert report.flow is not None and report.flow.id == "example"
+
+
+def test_the_lexicon_report_has_the_lexicon_and_no_problems() -> None:
+    text = (ROOT / "flows" / "lexicon.yaml").read_text(encoding="utf-8")
+    report = check_lexicon_text(text, source="flows/lexicon.yaml")
+    assert report.ok and report.lexicon is not None and report.problems == [] and report.warnings == []
+    assert list(report.lexicon.categories) == list(load_lexicon_text(text).categories)
+
+
+def test_the_lexicon_report_lists_a_duplicate_key_and_load_raises() -> None:
+    text = (ROOT / "flows" / "lexicon.yaml").read_text(encoding="utf-8")
+    broken = text.replace("\nversion:", "\nversion: 3\nversion:", 1) if "\nversion:" in text else "version: 3\n" + text
+    line = broken.splitlines().index("version: 3") + 2
+    report = check_lexicon_text(broken)
+    assert report.lexicon is None
+    assert [(p.line, p.column, p.message) for p in report.problems] == [(line, 1, "duplicate key 'version'")]
+    with pytest.raises(FlowError):
+        load_lexicon_text(broken)

@@ -1,0 +1,665 @@
+"""Webhook load benchmark: the bot under gunicorn against a bare ceiling app, on SQLite and PostgreSQL.
+
+Run: .venv/bin/python bench/webhook_load.py [--databases sqlite,postgres] [--workers 2] [--threads 4]
+                                            [--clients 2] [--concurrency 16] [--seconds 20] [--rate 100]
+                                            [--graph-delay 0.05] [--memory-conversations 50000] [--quick]
+Everything runs on loopback: a Graph API stub (tests/support/graph_server.py, in this process), the app under
+gunicorn, and the load generator (bench/loadgen.py) in --clients processes. See docs/performance.md.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.loadgen import MIX  # noqa: E402
+from tests.support import graph_server  # noqa: E402
+from tests.support.graph_server import GraphServer  # noqa: E402
+
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
+PAGE_TOKEN = "bench-page-token"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The Graph API stub: GraphServer, plus the arrival time and recipient of every call.
+
+@dataclass(frozen=True)
+class Call:
+    """One Graph API request: when it arrived (time.time(), before the stub's delay), for whom, what, the answer."""
+
+    at: float
+    recipient: str | None
+    message: bool  # a message (not a sender_action)
+    status: int
+    code: int | None
+
+
+class BenchGraph(GraphServer):
+    """GraphServer that also keeps a compact log of every call with its arrival time."""
+
+    def __init__(self, token: str, delay: float) -> None:
+        super().__init__(token=token)
+        self.delay = delay
+        self.calls: list[Call] = []
+        self._arrival = threading.local()
+
+    def start(self) -> BenchGraph:
+        self._httpd = _BenchHTTPServer(self)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def mark_arrival(self) -> None:
+        self._arrival.at = time.time()
+
+    def answer(self, method: str, target: str, content_type: str, raw: bytes) -> graph_server.Reply:
+        at = getattr(self._arrival, "at", time.time())
+        status, response = super().answer(method, target, content_type, raw)
+        body: dict[str, Any] = {}
+        with contextlib.suppress(ValueError):
+            body = graph_server.parse_body(content_type, raw) or {}
+        recipient = body.get("recipient", {}).get("id") if isinstance(body.get("recipient"), dict) else None
+        code = response.get("error", {}).get("code") if status != 200 else None
+        call = Call(at, str(recipient) if recipient else None, "message" in body, status, code)
+        with self._lock:
+            self.calls.append(call)
+            self._records.clear()  # the compact log is enough; keep memory flat
+        return status, response
+
+    def snapshot(self) -> list[Call]:
+        with self._lock:
+            return list(self.calls)
+
+    def last_arrival(self) -> float:
+        with self._lock:
+            return self.calls[-1].at if self.calls else 0.0
+
+
+class _BenchHandler(graph_server._Handler):
+    def _serve(self) -> None:
+        self.server.graph.mark_arrival()  # type: ignore[attr-defined]
+        super()._serve()
+
+    do_GET = do_POST = do_DELETE = _serve
+
+
+class _BenchHTTPServer(graph_server._HTTPServer):
+    def __init__(self, graph: BenchGraph) -> None:
+        graph_server.ThreadingHTTPServer.__init__(self, ("127.0.0.1", 0), _BenchHandler)
+        self.graph = graph
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Processes: gunicorn, the load clients; everything is killed on exit.
+
+def start_child(args: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    CHILDREN.append(child)
+    return child
+
+
+def stop_child(child: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(5)
+    if child in CHILDREN:
+        CHILDREN.remove(child)
+
+
+def stop_all() -> None:
+    for child in list(CHILDREN):
+        stop_child(child, timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def worker_pids(master: int) -> list[int]:
+    pids: list[int] = []
+    for children in Path(f"/proc/{master}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in children.read_text().split()]
+    return sorted(set(pids))
+
+
+def proc_kb(pid: int, field_name: str) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return float(line.split()[1])
+    return 0.0
+
+
+@dataclass
+class Server:
+    """One gunicorn master with its port, environment and log."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+    def workers(self) -> list[int]:
+        return worker_pids(self.process.pid)
+
+    def memory_mb(self, field_name: str) -> list[float]:
+        return [proc_kb(pid, field_name) / 1024 for pid in self.workers()]
+
+    def log_problems(self) -> int:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return len(re.findall(r"Traceback|\bERROR\b|\[CRITICAL\]", text))
+
+
+def start_server(name: str, target: str, env: dict[str, str], args: argparse.Namespace, workdir: Path) -> Server:
+    port = free_port()
+    log = workdir / f"{name}-{port}.log"
+    command = [GUNICORN, "-w", str(args.workers), "--threads", str(args.threads), "-b", f"127.0.0.1:{port}",
+               "--log-level", "warning", target]
+    server = Server(name, start_child(command, env, log), port, log)
+    ready_path = "/healthz" if name == "bot" else "/webhook"
+    deadline = time.time() + 60
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start; its log:\n{log.read_text(errors='replace')[-3000:]}")
+        if time.time() > deadline:
+            raise RuntimeError(f"{name} not ready after 60 s; its log:\n{log.read_text(errors='replace')[-3000:]}")
+        if len(server.workers()) >= args.workers and _answers(f"http://127.0.0.1:{port}{ready_path}", name):
+            break
+        time.sleep(0.1)
+    for _ in range(4 * args.workers):  # several answers in a row: every worker is likely up
+        _answers(f"http://127.0.0.1:{port}{ready_path}", name)
+    return server
+
+
+def _answers(url: str, name: str) -> bool:
+    """Tell whether the app answers: /healthz 200 for the bot; any HTTP answer (405 to a GET) for the ceiling."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError as exc:
+        return name != "bot" and exc.code == 405
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Databases.
+
+@contextlib.contextmanager
+def database(kind: str, args: argparse.Namespace, workdir: Path) -> Iterator[str]:
+    """Yield the URL of a fresh, empty database; drop it afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / f'bot-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(_driver(args.postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in args.postgres_url else "?"
+    try:
+        yield f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _driver(url: str) -> str:
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
+def postgres_version(url: str) -> str:
+    try:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(_driver(url))
+        with engine.connect() as connection:
+            version = str(connection.execute(text("SHOW server_version")).scalar())
+        engine.dispose()
+        return version
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running the clients.
+
+def run_clients(mode: str, server: Server, args: argparse.Namespace, workdir: Path, tag: str,
+                **extra: Any) -> dict[str, Any]:
+    """Run --clients load processes in this mode, all starting at the same moment; merge their results.
+
+    Users and message ids derive from `tag`: the same tag gives the same users (prime, then rate).
+    """
+    start_at = time.time() + 1.0 + 0.2 * args.clients
+    name = f"{tag}-{mode}"
+    clients, results = [], []
+    for index in range(args.clients):
+        spec = {"mode": mode, "url": server.url, "secret": args.app_secret, "start_at": start_at,
+                "seconds": args.seconds, "concurrency": args.concurrency, "tag": f"{tag}c{index}",
+                "psid_base": 7_000_000_000_000_000 + hash(tag) % 1000 * 10**12 + index * 10**10,
+                "seed": index + 1, "mix": args.weights} | extra
+        if mode in ("rate", "prime"):
+            spec["rate"] = args.rate / args.clients
+            spec["pool"] = max(1, extra.get("pool", args.pool) // args.clients)
+        elif mode == "throughput":
+            spec["pool"] = args.throughput_users
+        spec_file, result_file = workdir / f"{name}-{index}.spec.json", workdir / f"{name}-{index}.result.json"
+        spec_file.write_text(json.dumps(spec))
+        results.append(result_file)
+        clients.append(start_child([PYTHON, str(ROOT / "bench" / "loadgen.py"), str(spec_file), str(result_file)],
+                                   log=workdir / f"{name}-{index}.client.log"))
+    for index, client in enumerate(clients):
+        client.wait()
+        CHILDREN.remove(client)
+        if client.returncode != 0:
+            log = (workdir / f"{name}-{index}.client.log").read_text(errors="replace")
+            raise RuntimeError(f"load client {index} failed:\n{log[-3000:]}")
+    merged: dict[str, Any] = {"latencies": [], "errors": {}, "kinds": {}, "expected": [], "lag": [],
+                              "start_at": start_at}
+    for result_file in results:
+        part = json.loads(result_file.read_text())
+        merged["latencies"] += part["latencies"]
+        merged["expected"] += part["expected"]
+        merged["lag"] += part["lag"]
+        for key in ("errors", "kinds"):
+            for name, count in part[key].items():
+                merged[key][name] = merged[key].get(name, 0) + count
+    return merged
+
+
+def drain(graph: BenchGraph, quiet: float, cap: float) -> float:
+    """Wait until the Graph stub has had no call for `quiet` seconds (at most `cap`); return the seconds waited."""
+    start = time.time()
+    while time.time() - start < cap:
+        if time.time() - max(graph.last_arrival(), start) >= quiet:
+            break
+        time.sleep(0.1)
+    return time.time() - start
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Figures.
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def match_replies(expected: list[list[Any]], calls: list[Call]) -> tuple[list[float], dict[str, list[int]]]:
+    """Match each event expecting a reply to the first message sent to that user after its POST.
+
+    Return the delays (seconds) and, per event kind, [matched, expected].
+    """
+    arrivals: dict[str, list[float]] = {}
+    for call in calls:
+        if call.message and call.recipient and call.status == 200:
+            arrivals.setdefault(call.recipient, []).append(call.at)
+    delays, per_kind = [], {}
+    for psid, sent, kind in expected:
+        counts = per_kind.setdefault(kind, [0, 0])
+        counts[1] += 1
+        times = arrivals.get(psid, [])
+        i = bisect.bisect_left(times, sent)
+        if i < len(times):
+            counts[0] += 1
+            delays.append(times[i] - sent)
+    return delays, per_kind
+
+
+@dataclass
+class Row:
+    """The figures of one app on one database."""
+
+    database: str
+    app: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def ms(seconds: float) -> str:
+    return "-" if seconds != seconds else f"{seconds * 1000:.1f}"
+
+
+def errors_text(errors: dict[str, int]) -> str:
+    return ", ".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "0"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One app on one database.
+
+def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, graph: BenchGraph,
+              workdir: Path) -> Row:
+    env = app_env(db_url, args, graph)
+    if app == "bot":
+        migrate(env, workdir)
+    server = start_server(app, "app:create_app()" if app == "bot" else "bench.ceiling_app:create_app()", env,
+                          args, workdir)
+    row = Row(db_kind, app)
+    tag = f"{db_kind[:2]}{app[:2]}{uuid.uuid4().hex[:6]}"
+    try:
+        run_clients("conversations", server, args, workdir, f"{tag}w", first=0, count=10, concurrency=2)
+        drain(graph, 1.0, 10)
+        # (b) first: a throughput run leaves an outbox backlog (the Graph API allows 300 calls/s) that would
+        # otherwise spill into the fixed-rate figures.
+        say(f"  {db_kind}/{app}: fixed rate {args.rate}/s for {args.seconds} s ...")
+        run_clients("prime", server, args, workdir, f"{tag}r", concurrency=8)
+        drain(graph, 1.0, args.drain_cap)
+        first_call = len(graph.snapshot())
+        rate = run_clients("rate", server, args, workdir, f"{tag}r", primed=True)
+        waited = drain(graph, 2.0, args.drain_cap)
+        calls = graph.snapshot()[first_call:]
+        delays, per_kind = match_replies(rate["expected"], calls) if app == "bot" else ([], {})
+        row.figures["rate"] = {
+            "sent": len(rate["latencies"]), "p50": pct(rate["latencies"], 50), "p99": pct(rate["latencies"], 99),
+            "errors": rate["errors"], "reply_p50": pct(delays, 50), "reply_p99": pct(delays, 99),
+            "matched": sum(m for m, _ in per_kind.values()), "expected": sum(e for _, e in per_kind.values()),
+            "per_kind": per_kind, "e613": sum(1 for c in calls if c.code == 613),
+            "graph_calls": len(calls), "drain": waited, "lag_p99": pct(rate["lag"], 99)}
+        say(f"  {db_kind}/{app}: throughput, {args.clients} clients x {args.concurrency} connections "
+            f"for {args.seconds} s ...")
+        run_clients("prime", server, args, workdir, f"{tag}t", concurrency=8,
+                    pool=args.throughput_users * args.clients)
+        drain(graph, 1.0, args.drain_cap)
+        first_call = len(graph.snapshot())
+        load = run_clients("throughput", server, args, workdir, f"{tag}t", primed=True)
+        row.figures["throughput"] = {
+            "requests": len(load["latencies"]), "rps": len(load["latencies"]) / args.seconds,
+            "p50": pct(load["latencies"], 50), "p95": pct(load["latencies"], 95),
+            "p99": pct(load["latencies"], 99), "errors": load["errors"], "kinds": load["kinds"]}
+        row.figures["memory"] = {"hwm": server.memory_mb("VmHWM"), "rss": server.memory_mb("VmRSS")}
+        waited = drain(graph, 2.0, args.drain_cap)
+        calls = graph.snapshot()[first_call:]
+        row.figures["throughput"] |= {"e613": sum(1 for c in calls if c.code == 613), "drain": waited,
+                                      "graph_calls": len(calls)}
+        row.figures["log_problems"] = server.log_problems()
+    finally:
+        stop_server(server)
+    return row
+
+
+def bench_memory(db_kind: str, db_url: str, args: argparse.Namespace, graph: BenchGraph, workdir: Path) -> dict:
+    """RSS of the workers after 100 and after N conversations, on a fresh bot and database."""
+    env = app_env(db_url, args, graph)
+    migrate(env, workdir)
+    server = start_server("bot", "app:create_app()", env, args, workdir)
+    tag = f"{db_kind[:2]}mem{uuid.uuid4().hex[:6]}"
+    try:
+        run_clients("conversations", server, args, workdir, f"{tag}a", first=0, count=100 // args.clients,
+                    concurrency=4)
+        drain(graph, 2.0, args.drain_cap)
+        small = server.memory_mb("VmRSS")
+        say(f"  {db_kind}: {args.memory_conversations} conversations for the memory figure ...")
+        count = (args.memory_conversations - 100) // args.clients
+        started = time.time()
+        result = run_clients("conversations", server, args, workdir, f"{tag}b", first=10**6, count=count,
+                             concurrency=args.concurrency)
+        drain(graph, 2.0, args.drain_cap)
+        large = server.memory_mb("VmRSS")
+        return {"small": small, "large": large, "errors": result["errors"], "seconds": time.time() - started}
+    finally:
+        stop_server(server)
+
+
+def stop_server(server: Server) -> None:
+    stop_child(server.process, timeout=15)
+
+
+def app_env(db_url: str, args: argparse.Namespace, graph: BenchGraph) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "ALERT_", "APP_ID", "HANDOVER_"))}
+    return env | {"DATABASE_URL": db_url, "APP_SECRET": args.app_secret, "VERIFY_TOKEN": "bench-verify",
+                  "PAGE_ACCESS_TOKEN": PAGE_TOKEN, "GRAPH_API_URL": graph.url, "SECRET_KEY": secrets.token_hex(32),
+                  "PYTHONUNBUFFERED": "1"}
+
+
+def migrate(env: dict[str, str], workdir: Path) -> None:
+    """Create the schema once before the workers start, so that they do not race to migrate."""
+    done = subprocess.run([PYTHON, "app.py", "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"db upgrade failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Output.
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def machine(args: argparse.Namespace) -> list[str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "?")
+    versions = ", ".join(f"{name} {_version(name)}" for name in ("gunicorn", "flask", "sqlalchemy", "psycopg",
+                                                                  "aiohttp"))
+    lines = [f"machine   : {cpu}; {os.cpu_count()} logical CPUs ({len(os.sched_getaffinity(0))} usable); "
+             f"{platform.system()} {platform.release()}",
+             f"python    : {platform.python_version()} ({platform.python_implementation()}); {versions}",
+             f"databases : SQLite {sqlite3.sqlite_version}"
+             + (f"; PostgreSQL {postgres_version(args.postgres_url)}" if "postgres" in args.databases else ""),
+             f"settings  : {args.workers} workers x {args.threads} threads; {args.clients} clients x "
+             f"{args.concurrency} connections; {args.seconds} s per phase; {args.rate} events/s; "
+             f"Graph API delay {args.graph_delay * 1000:.0f} ms"]
+    with contextlib.suppress(OSError):
+        load = os.getloadavg()
+        lines.append(f"load avg  : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start (should be near 0)")
+    return lines
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def micro() -> list[str]:
+    """Run the engine and classifier micro-benchmarks and quote their key lines."""
+    lines = []
+    for script in ("engine_step.py", "safety_classify.py"):
+        try:
+            done = subprocess.run([PYTHON, str(ROOT / "bench" / script)], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=600)
+        except subprocess.TimeoutExpired:
+            lines.append(f"{script}: timed out")
+            continue
+        if done.returncode != 0:
+            lines.append(f"{script}: failed: {done.stderr.strip().splitlines()[-1:]}")
+            continue
+        out = done.stdout
+        if script == "engine_step.py":
+            step = re.search(r"answer \+ next question\s*:\s*([\d.]+) us", out)
+            reprompt = re.search(r"re-prompt\s*:\s*([\d.]+) us", out)
+            lines.append(f"engine step (answer + next question): {step[1] if step else '?'} us, "
+                         f"re-prompt: {reprompt[1] if reprompt else '?'} us   (target < 50 us)")
+        else:
+            rate = re.search(r"best ([\d,]+) messages/s", out)
+            lines.append(f"safety classifier: {rate[1] if rate else '?'} messages/s on one core   "
+                         f"(target >= 20,000)")
+    return lines
+
+
+def report(rows: list[Row], memory: dict[str, dict], micro_lines: list[str], args: argparse.Namespace) -> None:
+    print()
+    print(f"(a) THROUGHPUT: closed loop, {args.clients} clients x {args.concurrency} connections, "
+          f"{args.seconds} s; webhook latency in ms")
+    head = f"{'database':9} {'app':8} {'requests':>9} {'req/s':>8} {'p50':>7} {'p95':>7} {'p99':>7}  " \
+           f"{'errors':10} {'613s':>5}  {'worker MB max/mean':>18}"
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        t, mem = row.figures["throughput"], row.figures["memory"]["hwm"]
+        mem_text = f"{max(mem):.0f} / {sum(mem) / len(mem):.0f}" if mem else "-"
+        print(f"{row.database:9} {row.app:8} {t['requests']:>9} {t['rps']:>8.1f} {ms(t['p50']):>7} "
+              f"{ms(t['p95']):>7} {ms(t['p99']):>7}  {errors_text(t['errors']):10} "
+              f"{t['e613'] if row.app == 'bot' else '-':>5}  {mem_text:>18}")
+    for row in rows:
+        if row.app == "bot":
+            kinds = row.figures["throughput"]["kinds"]
+            total = sum(kinds.values()) or 1
+            print(f"  {row.database}/bot sent: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in
+                                                             sorted(kinds.items(), key=lambda kv: -kv[1])))
+    for db in dict.fromkeys(r.database for r in rows):
+        bot = next((r for r in rows if r.database == db and r.app == "bot"), None)
+        ceiling = next((r for r in rows if r.database == db and r.app == "ceiling"), None)
+        if bot and ceiling and ceiling.figures["throughput"]["rps"]:
+            ratio = bot.figures["throughput"]["rps"] / ceiling.figures["throughput"]["rps"]
+            verdict = "meets" if ratio >= 0.5 else "BELOW"
+            print(f"RATIO bot/ceiling on {db}: {ratio:.2f}  ({verdict} the target >= 0.50)")
+    print("worker MB = peak resident memory (VmHWM) of each gunicorn worker at the end of the run")
+    print()
+    print(f"(b) FIXED RATE: open loop, {args.rate} events/s for {args.seconds} s, pool of {args.pool} users; "
+          f"Graph API answers in {args.graph_delay * 1000:.0f} ms; times in ms")
+    head = f"{'database':9} {'app':8} {'sent':>6} {'hook p50':>9} {'hook p99':>9} {'errors':10} " \
+           f"{'reply p50':>10} {'reply p99':>10} {'replies matched':>16} {'613s':>5}"
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        r = row.figures["rate"]
+        matched = f"{r['matched']}/{r['expected']}" if row.app == "bot" else "-"
+        print(f"{row.database:9} {row.app:8} {r['sent']:>6} {ms(r['p50']):>9} {ms(r['p99']):>9} "
+              f"{errors_text(r['errors']):10} {ms(r['reply_p50']):>10} {ms(r['reply_p99']):>10} {matched:>16} "
+              f"{r['e613'] if row.app == 'bot' else '-':>5}")
+    print("targets: hook p99 < 50 ms; reply p99 < 300 ms; every reply matched; 613s = 0")
+    for row in rows:
+        r = row.figures["rate"]
+        if row.app == "bot":
+            kinds = ", ".join(f"{k} {m}/{e}" for k, (m, e) in sorted(r["per_kind"].items()))
+            print(f"  {row.database}/bot: matched per kind: {kinds}; Graph calls {r['graph_calls']}; "
+                  f"client send lag p99 {ms(r['lag_p99'])} ms; outbox drained {r['drain']:.1f} s after the phase; "
+                  f"gunicorn log problems {row.figures['log_problems']}")
+    if memory:
+        print()
+        print(f"MEMORY: RSS per worker after 100 and after {args.memory_conversations} conversations")
+        for db, m in memory.items():
+            small, large = m["small"], m["large"]
+            ratio = (sum(large) / len(large)) / (sum(small) / len(small)) if small and large else float("nan")
+            print(f"  {db}: after 100: {' '.join(f'{v:.0f}' for v in small)} MB; after "
+                  f"{args.memory_conversations}: {' '.join(f'{v:.0f}' for v in large)} MB; ratio {ratio:.2f} "
+                  f"(target <= 1.20); errors {errors_text(m['errors'])}; {m['seconds']:.0f} s")
+    if micro_lines:
+        print()
+        print("MICRO-BENCHMARKS (bench/engine_step.py, bench/safety_classify.py)")
+        for line in micro_lines:
+            print("  " + line)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--apps", default="bot,ceiling", help="comma-separated: bot, ceiling")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (-w)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--clients", type=int, default=2, help="load generator processes")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections per client (throughput phase)")
+    parser.add_argument("--seconds", type=float, default=20, help="length of each phase")
+    parser.add_argument("--rate", type=float, default=100, help="events/s in the fixed-rate phase")
+    parser.add_argument("--pool", type=int, default=0, help="fixed-rate pool users; 0: rate x 10")
+    parser.add_argument("--throughput-users", type=int, default=400, help="users per client, throughput phase")
+    parser.add_argument("--graph-delay", type=float, default=0.05, help="seconds the Graph API stub takes")
+    parser.add_argument("--memory-conversations", type=int, default=0,
+                        help="also measure worker RSS after 100 and after N conversations (slow; 50000)")
+    parser.add_argument("--mix", default="", help="override weights of bench/loadgen.py MIX, e.g. echo=0,new=20")
+    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument("--drain-cap", type=float, default=120, help="max seconds to wait for the outbox to empty")
+    parser.add_argument("--skip-micro", action="store_true", help="do not run the micro-benchmarks")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, small pools")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.throughput_users, args.drain_cap = 3, 50, 20
+        args.pool = args.pool or int(args.rate)
+    args.pool = args.pool or int(args.rate * 10)
+    args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    args.apps = [a.strip() for a in args.apps.split(",") if a.strip()]
+    if set(args.databases) - {"sqlite", "postgres"} or set(args.apps) - {"bot", "ceiling"}:
+        parser.error("--databases takes sqlite,postgres; --apps takes bot,ceiling")
+    args.app_secret = "bench-app-secret-" + secrets.token_hex(8)
+    args.weights = {kind: weight for kind, (weight, _) in MIX.items()}
+    for part in filter(None, (p.strip() for p in args.mix.split(","))):
+        kind, _, weight = part.partition("=")
+        if kind not in MIX or not re.fullmatch(r"\d+(\.\d+)?", weight):
+            parser.error(f"--mix: {part!r}; give kind=weight with a kind from {', '.join(MIX)}")
+        args.weights[kind] = float(weight)
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    for line in machine(args):
+        print(line)
+    sys.stdout.flush()
+    rows: list[Row] = []
+    memory: dict[str, dict] = {}
+    graph = BenchGraph(PAGE_TOKEN, args.graph_delay).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="webhook-load-") as tmp:
+            workdir = Path(tmp)
+            for db_kind in args.databases:
+                for app in args.apps:
+                    with database(db_kind, args, workdir) as url:
+                        rows.append(bench_app(app, db_kind, url, args, graph, workdir))
+                if args.memory_conversations:
+                    with database(db_kind, args, workdir) as url:
+                        memory[db_kind] = bench_memory(db_kind, url, args, graph, workdir)
+        micro_lines = [] if args.skip_micro else micro()
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        stop_all()
+        graph.stop()
+    report(rows, memory, micro_lines, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -22,7 +22,10 @@ def check_graph(flow: Flow, data: Any) -> list[Problem]:
     """Return problems with the flow's transitions, located in the YAML `data`."""
     from flows.loader import Problem
 
-    nodes = {str(n.get("id")): n for n in data.get("steps") or () if hasattr(n, "where")}
+    nodes: dict[str, Any] = {}
+    for node in data.get("steps") or ():
+        if hasattr(node, "where"):
+            nodes.setdefault(str(node.get("id")), node)  # a duplicate id is reported; the first step is the one kept
 
     def at(step_id: str, key: str | None, message: str) -> Problem:
         node = nodes.get(step_id, data)

@@ -281,7 +281,11 @@ class Checker:
             self.report(parent, "steps", "steps must be a non-empty list")
             return {}
         steps: dict[str, Step] = {}
-        for node in raw:
+        marks = getattr(raw, "marks", [])
+        for index, node in enumerate(raw):
+            if not isinstance(node, Node) and index < len(marks):
+                self.problems.append(Problem(*marks[index], "each step must be a mapping with an id and a type"))
+                continue
             step = self.step(node)
             if step is None:
                 continue
@@ -307,10 +311,10 @@ class Checker:
         return Step(
             id=step_id, type=kind, text=self.step_text(node, kind), next=self.optional_id(node, "next"),
             answer=str(node.get("answer", step_id)), options=self.options(node, kind),
-            allow_text=bool(node.get("allow_text", False)), case_field=self.case_field(node),
+            allow_text=self.flag(node, "allow_text", False), case_field=self.case_field(node),
             validate=self.validation(node), variants=self.variants(node),
             on=node.get("on"), cases=self.cases(node), default=self.optional_id(node, "default"),
-            creates_case=bool(node.get("case", True)), sends_links=bool(node.get("links", True)),
+            creates_case=self.flag(node, "case", True), sends_links=self.flag(node, "links", True),
         )
 
     def step_text(self, node: Node, kind: str) -> Texts | None:
@@ -351,6 +355,14 @@ class Checker:
                 self.report(node, key, f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")
             elif name == "case_reference" and not allow_reference:
                 self.report(node, key, "{case_reference} is only known in an end step")
+
+    def flag(self, node: Node, key: str, default: bool) -> bool:
+        """Return a true/false field, reporting any other value."""
+        value = node.get(key, default)
+        if not isinstance(value, bool):
+            self.report(node, key, f"'{key}' must be true or false")
+            return default
+        return value
 
     def optional_id(self, node: Node, key: str) -> str | None:
         """Return a step reference, reporting a non-string one."""
@@ -421,7 +433,7 @@ class Checker:
         words = tuple(str(w) for locale in LOCALES for w in (synonyms.get(locale) or ()))
         return Option(
             value=str(node["value"]), title=title or Texts("", ""), next=self.optional_id(node, "next"),
-            flags=flags, urgency=node.get("urgency"), synonyms=words, minor=bool(node.get("minor", False)),
+            flags=flags, urgency=node.get("urgency"), synonyms=words, minor=self.flag(node, "minor", False),
         )
 
     def case_field(self, node: Node) -> str | None:
@@ -452,7 +464,11 @@ class Checker:
     def variants(self, node: Node) -> tuple[Variant, ...]:
         """Check the alternative wordings of a step."""
         variants = []
-        for item in node.get("variants") or ():
+        raw = node.get("variants") or []
+        if not isinstance(raw, list):
+            self.report(node, "variants", "variants must be a list of {when: {answer: value}, text: {nl, en}}")
+            raw = []
+        for item in raw:
             if not isinstance(item, Node) or not isinstance(item.get("when"), dict):
                 self.report(item if isinstance(item, Node) else node, None, "a variant needs 'when' and 'text'")
                 continue
@@ -470,7 +486,11 @@ class Checker:
         if not node.get("on"):
             self.report(node, None, f"branch '{node.get('id')}' needs 'on' (an answer key)")
         cases = []
-        for item in node.get("cases") or ():
+        raw = node.get("cases") or []
+        if not isinstance(raw, list):
+            self.report(node, "cases", "cases must be a list of {when: [answers], next: step}")
+            raw = []
+        for item in raw:
             if not isinstance(item, Node) or "when" not in item or "next" not in item:
                 self.report(item if isinstance(item, Node) else node, None, "a branch case needs 'when' and 'next'")
                 continue

@@ -114,6 +114,32 @@ def test_a_yaml_syntax_error_gives_its_line_and_column() -> None:
 @pytest.mark.parametrize(("source", "expected"), [
     pytest.param("""\
         id: mini
+        start: done
+        steps:
+          - just a sentence
+          - id: done
+            type: end
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(4, 5, "each step must be a mapping with an id and a type")], id="a step that is not a mapping"),
+    pytest.param("""\
+        id: mini
+        start: route
+        steps:
+          - id: route
+            type: branch
+            on: route
+            cases: {when: yes, next: done}
+            default: done
+          - id: done
+            type: end
+            case: "yes please"
+            variants: {when: {route: x}}
+            text: {nl: "Dank je.", en: "Thanks."}
+    """, [(6, 5, "no earlier step asks"), (7, 5, "cases must be a list"), (11, 5, "'case' must be true or false"),
+          (12, 5, "variants must be a list")],
+        id="mappings where lists belong, a word where true or false belongs"),
+    pytest.param("""\
+        id: mini
         version: 1
         start: ask
         steps:
@@ -785,3 +811,26 @@ def test_the_lexicon_report_lists_a_duplicate_key_and_load_raises() -> None:
     assert [(p.line, p.column, p.message) for p in report.problems] == [(line, 1, "duplicate key 'version'")]
     with pytest.raises(FlowError):
         load_lexicon_text(broken)
+
+
+def test_a_problem_in_a_step_whose_id_is_repeated_points_at_the_first_step() -> None:
+    source = """\
+    id: mini
+    start: hello
+    steps:
+      - id: hello
+        type: info
+        text: {nl: "Hoi", en: "Hi"}
+        next: nowhere
+      - id: hello
+        type: info
+        text: {nl: "Hoi", en: "Hi"}
+        next: bye
+      - id: bye
+        type: end
+        case: false
+        text: {nl: "Dag", en: "Bye"}
+    """
+    report = check_flow_text(textwrap.dedent(source))
+    assert [(p.line, p.column, p.message) for p in report.problems] == [
+        (7, 5, "step 'hello' goes to 'nowhere', which does not exist"), (8, 5, "duplicate step id 'hello'")]

@@ -25,7 +25,10 @@ def mermaid(flow: Flow) -> str:
 
 @add_state_features(Tags)
 class _TaggedGraphMachine(GraphMachine):
-    """A diagram machine whose states carry their step type as a tag, shown in the drawing."""
+    """A diagram machine whose states carry their step type as a tag, shown in the drawing; drawn top to bottom,
+    because an intake is a long chain of questions that is unreadable squeezed into one row."""
+
+    machine_attributes = {**GraphMachine.machine_attributes, "rankdir": "TB"}
 
 
 def _label(step_type: str, edge: Edge, forked: bool) -> str:

@@ -55,7 +55,7 @@
   }
 
   if (window.mermaid && document.querySelector("pre.mermaid")) {
-    window.mermaid.initialize({startOnLoad: false, securityLevel: "strict"});
+    window.mermaid.initialize({startOnLoad: false, securityLevel: "strict", state: {useMaxWidth: false}});
     window.mermaid.run({querySelector: "pre.mermaid"});
   }
 })();

@@ -89,10 +89,10 @@ def test_two_senders_share_one_budget(services: Any, settings: Any, graph: Any) 
         assert len(graph.sent_messages()) == 90
         times = send_times(graph)
         # on budgets of their own both would be done 1.5 s after they began (60/s together); sharing one, the
-        # last call cannot go before 89/30 s (a late call only goes later); a late call of one process can
-        # still meet the other's calls, so one second may hold a few more than 30
+        # last call cannot go before 89/30 s, however late any call is made. (How many calls meet in one second
+        # is not asserted here: a call made late by a busy machine in one process can meet the other's calls;
+        # test_reservations_of_two_senders_never_overlap checks the budget itself.)
         assert max(times) - began >= 89 / 30 - 0.05
-        assert busiest_second(times) <= 45
     finally:
         second.sender.close()
         second.engine.dispose()

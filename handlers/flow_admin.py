@@ -123,7 +123,7 @@ def rollback(session: Session, *, kind: str, name: str, version: int, comment: s
     """
     old = flow_versions.published(session, kind, name, version)
     if old is None:
-        raise Refused(f"{kind} '{name}' has no published version {version}")
+        raise Refused(f"{kind} '{name}' has no published version {version} (see the list of versions)")
     row = flow_versions.publish(session, kind=kind, name=name, source=old.source,
                                 comment=comment or f"back to version {version}", author=editor.label, now=now,
                                 rollback_of=version)
@@ -144,7 +144,7 @@ def export(row: FlowVersion) -> str:
 def _pending(session: Session, revision_id: int) -> FlowVersion:
     row = flow_versions.revision(session, revision_id)
     if row is None or row.status != flow_versions.PENDING:
-        raise Refused(f"revision #{revision_id} is not waiting for approval")
+        raise Refused(f"revision #{revision_id} is not waiting for approval (see the list of versions)")
     return row
 
 

@@ -170,7 +170,8 @@ def decide(kind: str, args: argparse.Namespace) -> int:
     with _database() as (session, _):
         admin = users.user_by_email(session, args.by)
         if admin is None or admin.role != "admin" or not admin.active:
-            raise Refused(f"{args.by} is not an active admin of the console")
+            raise Refused(f"{args.by} is not an active admin of the console "
+                          "(add one with: python app.py users create --email E --role admin)")
         if args.action == "approve":
             row = flow_admin.approve(session, args.revision, Editor(admin.email, admin.id), utc_now())
             print(f"{row.kind} {row.name}: revision #{row.id} approved and published as version {row.version}")
@@ -183,7 +184,8 @@ def decide(kind: str, args: argparse.Namespace) -> int:
 def _version(session: Session, kind: str, args: argparse.Namespace) -> FlowVersion:
     row = flow_versions.published(session, kind, _name(kind, args), args.version)
     if row is None:
-        raise Refused(f"{kind} '{_name(kind, args)}' has no published version {args.version}")
+        raise Refused(f"{kind} '{_name(kind, args)}' has no published version {args.version} "
+                      f"(python app.py {args.command} list shows them)")
     return row
 
 

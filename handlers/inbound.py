@@ -50,14 +50,14 @@ def needs_database(event: Event) -> bool:
 
 def handle_event(session: Session, intake: Intake, event: Event, now: datetime) -> int:
     """Process one event; return how many Send API requests it queued (0 for a duplicate)."""
+    if not needs_database(event):
+        return 0
     if event.kind == "echo" and event.app_id in PAGE_INBOX_APPS:
         return _human_wrote(session, event, now)
     if event.kind == "take_thread_control" and event.app_id in PAGE_INBOX_APPS:
         return _thread_moved(session, event, paused=True, now=now)
     if event.kind == "pass_thread_control" and event.app_id not in PAGE_INBOX_APPS:
         return _thread_moved(session, event, paused=False, now=now)
-    if event.kind not in STORED_KINDS or not event.sender:
-        return 0
     if event.key and not events.claim_event(session, event.key, now):
         log.info("duplicate %s event skipped", event.kind)
         return 0

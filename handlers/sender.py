@@ -65,13 +65,14 @@ class OutboxSender:
                 return 0
             now = self.clock()
             claimed = outbox.claim_batch(session, now, BATCH, LEASE)
-            rows = [(r.id, r.body, r.attempts) for r in claimed]
+            calls = []
             for row in claimed:  # no call to Meta: simulator contacts, typing indicators gone stale
                 if simulated(row.recipient) or (_is_typing(row.body) and now - row.created_at > STALE_TYPING):
                     outbox.mark_sent(session, row.id, None, now)
-            calls = [row for row, stored in zip(rows, claimed, strict=True) if stored.status == outbox.SENDING]
+                else:
+                    calls.append((row.id, row.body, row.attempts))
             if not calls:
-                return len(rows)
+                return len(claimed)
             start = pacing.reserve(session, PACING_KEY, len(calls), self.rate, now)
         stop = threading.Event()  # set when sending must pause (a refused token): the rest is given back
 
@@ -96,7 +97,7 @@ class OutboxSender:
                 send(index, calls[index])
         else:
             list(self._pool.map(send, range(first, len(calls)), calls[first:]))
-        return len(rows)
+        return len(claimed)
 
     def _spaced(self, wanted: float) -> float:
         """Return the monotonic time a call may go: at its slot, and never closer than 1/rate to this process's

@@ -18,8 +18,11 @@ def reserve(session: Session, name: str, count: int, rate: float, now: datetime)
     Call i of the reservation goes at the returned time + i / rate. The row lock is held only until the
     caller's (short) transaction commits, so senders on several machines share one budget.
     """
-    insert_ignore(session, SendSlot, name=name, next_at=now)
-    row = session.scalars(select(SendSlot).where(SendSlot.name == name).with_for_update()).one()
+    locked = select(SendSlot).where(SendSlot.name == name).with_for_update()
+    row = session.scalars(locked).one_or_none()
+    if row is None:  # the first round ever: two senders may race to create the row
+        insert_ignore(session, SendSlot, name=name, next_at=now)
+        row = session.scalars(locked).one()
     start = max(row.next_at, now)
     if start - now > MAX_AHEAD:  # a clock that jumped back, or another machine's clock far ahead: start afresh
         start = now

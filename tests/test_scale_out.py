@@ -7,8 +7,6 @@ delivered once and in order, every case is stored and every reminder fires once,
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -30,6 +28,7 @@ from storage.models import Alert, Case, Contact, Message, OutboxMessage, Process
 from tests.conftest import APP_SECRET, PAGE_TOKEN, VERIFY_TOKEN
 from tests.support import messenger
 from tests.support.graph_server import GraphServer
+from tests.support.processes import AppProcess
 from tests.test_app import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,31 +70,6 @@ def conversations() -> list[Conversation]:
     return result
 
 
-class Process:
-    """One `python app.py …` child process; its log goes to a file (a pipe would fill up and block it)."""
-
-    def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
-        self.log = log
-        with log.open("w") as out:
-            self.process = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=out,
-                                            stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        """Return what the process logged so far."""
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> str:
-        """SIGTERM, then SIGKILL if it does not end; return the log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.output()
-
-
 def wait_until(predicate: Callable[[], object], timeout: float, what: Callable[[], str]) -> None:
     """Poll until predicate() is true; fail with what() after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -113,8 +87,8 @@ def cluster(fresh_postgres: str, graph: GraphServer, tmp_path: Path) -> Iterator
            "ADVISOR_SLA": str(ADVISOR_SLA), "FOLLOWUP_AFTER": str(FOLLOWUP_AFTER), "SMTP_HOST": "", "SMTP_URL": "",
            "APP_ID": "", "HANDOVER_TARGET_APP_ID": ""}
     ports = [free_port(), free_port()]
-    processes = [Process(["serve", "--port", str(port)], tmp_path / f"serve-{port}.log", env) for port in ports]
-    processes += [Process(["worker"], tmp_path / f"worker-{n}.log", env) for n in range(2)]
+    processes = [AppProcess(["serve", "--port", str(port)], tmp_path / f"serve-{port}.log", env) for port in ports]
+    processes += [AppProcess(["worker"], tmp_path / f"worker-{n}.log", env) for n in range(2)]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for base, process in zip(bases, processes, strict=False):

@@ -13,6 +13,7 @@ from bot.engine import Context
 from handlers.flow_library import FlowLibrary, seed_defaults
 from handlers.graph import GraphClient, PrintingSender, Sender
 from handlers.inbound import Intake
+from handlers.inbox_worker import InboxWorker
 from handlers.jobs import Jobs
 from handlers.mailer import AlertMailer
 from handlers.reminders import ReminderWorker, Timing
@@ -20,7 +21,7 @@ from handlers.sender import OutboxSender
 from handlers.services import Services, utc_now
 from handlers.settings import Settings, check, load_settings
 from handlers.subscription import SubscriptionCheck
-from storage.db import make_engine, make_session_factory, upgrade
+from storage.db import inbox_url, make_engine, make_session_factory, upgrade
 
 MAX_WEBHOOK_BODY = 2 * 1024 * 1024  # Meta's batches are far smaller; anything larger is refused with 413
 log = logging.getLogger(__name__)
@@ -32,6 +33,15 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
+    # where the webhook stores events. SQLite: a file (a write lock) of its own. PostgreSQL: a pool of its own,
+    # one round trip per webhook (no ping before use, the one INSERT is its own transaction; a lost connection
+    # is retried)
+    separate_inbox = inbox_url(settings.database_url)
+    if separate_inbox:
+        inbox_engine = make_engine(separate_inbox)
+        upgrade(inbox_engine)
+    else:
+        inbox_engine = make_engine(settings.database_url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
     library = FlowLibrary()
     with sessions.begin() as session:  # a fresh installation starts from the files in flows/
         for seeded in seed_defaults(session, settings.flows_dir, settings.lexicon_file, utc_now()):
@@ -52,13 +62,21 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
                           concurrency=settings.send_concurrency)
     subscription = SubscriptionCheck(sessions, client, settings.app_id, utc_now) \
         if settings.app_id and isinstance(client, GraphClient) else None
-    return Services(settings=settings, engine=engine, sessions=sessions, intake=intake, sender=sender,
-                    mailer=AlertMailer(sessions, settings.smtp), reminders=ReminderWorker(sessions, timing, utc_now),
-                    subscription=subscription)
+    services = Services(settings=settings, engine=engine, sessions=sessions, intake=intake, sender=sender,
+                        mailer=AlertMailer(sessions, settings.smtp),
+                        reminders=ReminderWorker(sessions, timing, utc_now),
+                        inbox_engine=inbox_engine, subscription=subscription,
+                        inbox=InboxWorker(sessions, intake, utc_now,
+                                          make_session_factory(inbox_engine) if separate_inbox else None))
+    services.inbox.on_queued = lambda: services.jobs.wake() if services.jobs else None  # replies go out at once
+    return services
 
 
 def create_app(settings: Settings | None = None, start_background: bool = True) -> Flask:
-    """Create the Flask app; with start_background the outbox sender runs in this process."""
+    """Create the Flask app; with start_background this process also handles the inbox and sends the outbox.
+
+    Under gunicorn with separate `python app.py worker` processes, use 'app:create_app(start_background=False)'.
+    """
     from handlers import console, health, webhook
 
     settings = settings or load_settings()

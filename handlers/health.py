@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from storage import inbox
 from storage.db import ping
 from storage.status import all_status
 
@@ -12,12 +13,18 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """Report database reachability (503 when it does not answer) and problems that stop sending."""
+    """Report database reachability (503 when it does not answer), problems, and the events waiting in the inbox."""
     services = current_app.extensions["intake"]
     if not ping(services.engine):
         return jsonify(status="unavailable", database="unreachable"), 503
     with services.sessions.begin() as session:
         problems = [{"problem": s.key, "since": s.since.isoformat(), "detail": s.value.split(" ", 1)[-1]}
                     for s in all_status(session)]
+    with services.inbox.inbox_sessions.begin() as session:
+        events = inbox.counts(session)
+    if events[inbox.FAILED]:  # kept, not lost: the worker log has each one's traceback
+        problems.append({"problem": "inbox_events_set_aside", "since": None,
+                         "detail": f"{events[inbox.FAILED]} webhook events failed to be handled; see the worker log"})
     # degraded stays 200: a load balancer must keep routing Meta's webhooks here even while sends wait
-    return jsonify(status="degraded" if problems else "ok", database="ok", problems=problems), 200
+    return jsonify(status="degraded" if problems else "ok", database="ok", problems=problems,
+                   inbox={"waiting": events[inbox.PENDING] + events[inbox.PROCESSING]}), 200

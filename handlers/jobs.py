@@ -1,7 +1,8 @@
-"""APScheduler as the clock: interval jobs work the outbox, the reminders and the alert e-mails."""
+"""The background work of a process: the inbox and outbox loops, and APScheduler as the clock for the rest."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,47 +15,92 @@ log = logging.getLogger(__name__)
 # wake() asks for a run while one may be going: APScheduler then warns "maximum number of running instances
 # reached" for what is only a coalesced wake-up, thousands of times in a burst
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-OUTBOX_JOB, REMINDER_JOB, ALERT_JOB, SUBSCRIPTION_JOB = "outbox", "reminders", "alerts", "subscription"
+INBOX_JOB, OUTBOX_JOB, REMINDER_JOB, ALERT_JOB = "inbox", "outbox", "reminders", "alerts"
+SUBSCRIPTION_JOB = "subscription"
 ALERT_INTERVAL = 10.0
 
 
+class WorkLoop:
+    """A thread that runs one job every `interval` seconds and at once when woken.
+
+    A wake-up that comes while the job runs makes it run again straight after, so none is lost (APScheduler
+    skips a run asked for while one is going, which left replies waiting for the next tick).
+    """
+
+    def __init__(self, app: Flask, job_id: str, function: Callable[[], object], interval: float) -> None:
+        self.app, self.job_id, self.function, self.interval = app, job_id, function, interval
+        self._woken, self._stopping = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"{job_id}-loop", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread; the job runs at once."""
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Run the job now, or again as soon as the running round ends."""
+        self._woken.set()
+
+    def stop(self) -> None:
+        """Let the running round finish, then end the thread."""
+        self._stopping.set()
+        self._woken.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._woken.clear()
+            run_job(self.app, self.job_id, self.function)
+            self._woken.wait(self.interval)
+
+
+def run_job(app: Flask, job_id: str, function: Callable[[], object]) -> None:
+    """Run one job inside the app context; a failure is logged and the next round tries again."""
+    with app.app_context():
+        try:
+            function()
+        except Exception:
+            log.exception("%s job failed", job_id)
+
+
 class Jobs:
-    """The background scheduler of one process; the database decides which worker does which row."""
+    """The background work of one process; the database decides which worker does which row."""
 
     def __init__(self, app: Flask, services: Services, interval: float) -> None:
         self.app, self.services = app, services
+        self.loops = {INBOX_JOB: WorkLoop(app, INBOX_JOB, services.inbox.process_all,
+                                          services.settings.inbox_interval),
+                      OUTBOX_JOB: WorkLoop(app, OUTBOX_JOB, services.sender.deliver_all, interval)}
         self.scheduler = BackgroundScheduler(timezone=UTC)
         now = datetime.now(UTC)
-        work = {OUTBOX_JOB: (services.sender.deliver_all, interval),
-                REMINDER_JOB: (services.reminders.run_due, services.settings.reminder_interval),
+        work = {REMINDER_JOB: (services.reminders.run_due, services.settings.reminder_interval),
                 ALERT_JOB: (services.mailer.send_pending, ALERT_INTERVAL)}
         if services.subscription is not None:
             work[SUBSCRIPTION_JOB] = (services.subscription.run, services.settings.subscription_interval)
         for job_id, (function, seconds) in work.items():
-            self.scheduler.add_job(self._run, "interval", args=(job_id, function), seconds=seconds, id=job_id,
+            self.scheduler.add_job(run_job, "interval", args=(app, job_id, function), seconds=seconds, id=job_id,
                                    max_instances=1, coalesce=True, next_run_time=now)
 
     def start(self) -> None:
-        """Start the scheduler thread; due and overdue work runs at once."""
+        """Start the loops and the scheduler thread; due and overdue work runs at once."""
+        for loop in self.loops.values():
+            loop.start()
         self.scheduler.start()
 
     def stop(self) -> None:
-        """Stop the scheduler, letting a running job finish."""
+        """Stop the loops and the scheduler, letting running jobs finish."""
+        for loop in self.loops.values():
+            loop.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.services.sender.close()
 
     def wake(self) -> None:
-        """Run the outbox and alert jobs now instead of at their next tick."""
+        """Send queued replies now (and e-mail new alerts soon)."""
+        self.loops[OUTBOX_JOB].wake()
         if self.scheduler.running:
-            now = datetime.now(UTC)
-            for job_id in (OUTBOX_JOB, ALERT_JOB):
-                self.scheduler.modify_job(job_id, next_run_time=now)
+            self.scheduler.modify_job(ALERT_JOB, next_run_time=datetime.now(UTC))
 
-    def _run(self, job_id: str, function: Callable[[], object]) -> None:
-        """Run one job inside the app context; a failure is logged and the next tick tries again."""
-        with self.app.app_context():
-            try:
-                function()
-            except Exception:
-                log.exception("%s job failed", job_id)
+    def wake_inbox(self) -> None:
+        """Handle newly stored webhook events now."""
+        self.loops[INBOX_JOB].wake()

@@ -8,19 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.inbound import Intake, handle_event, needs_database
+from handlers.inbound import Intake, needs_database
+from handlers.inbox_worker import InboxWorker, run_event
 from handlers.mailer import AlertMailer
-from handlers.messenger import Event
+from handlers.messenger import BadEvent, Event, parse_item
 from handlers.reminders import ReminderWorker
 from handlers.sender import OutboxSender
 from handlers.settings import Settings
+from storage import inbox
 
 log = logging.getLogger(__name__)
-TRANSIENT = (OperationalError, IntegrityError)  # lock timeouts, deadlocks, a lost race on a unique key
-ATTEMPTS = 3
 
 
 def utc_now() -> datetime:
@@ -39,31 +39,63 @@ class Services:
     sender: OutboxSender
     mailer: AlertMailer
     reminders: ReminderWorker
+    inbox: InboxWorker
+    inbox_engine: Engine  # where the webhook stores events: the database, or SQLite's inbox file
     clock: Callable[[], datetime] = utc_now
     subscription: Any = field(default=None)  # handlers.subscription.SubscriptionCheck when APP_ID is set
     jobs: Any = field(default=None)  # handlers.jobs.Jobs when this process runs the background work
 
+    def accept(self, items: Iterable[tuple[str, Any]]) -> int:
+        """Store a webhook batch's events that can change anything in the inbox, in one commit.
+
+        Receipts, reads and our own echoes are dropped here; an unusable item is logged and skipped, the rest
+        of the batch is kept. Return how many events were stored.
+        """
+        kept = []
+        for channel, item in items:
+            try:
+                event = parse_item(channel, item)
+            except BadEvent as exc:
+                log.warning("webhook event skipped: %s", exc)
+                continue
+            if needs_database(event) and event.sender:
+                kept.append((event.timestamp, event.sender, channel, item))
+        if not kept:
+            return 0
+        kept.sort(key=lambda row: row[0])  # Meta may deliver a backlog out of order
+        rows = [row[1:] for row in kept]
+        try:
+            with self.inbox_engine.begin() as connection:
+                inbox.add(connection, rows, self.clock())
+        except OperationalError:  # a connection the database closed (a restart): the pool is renewed, go again
+            log.warning("storing a webhook batch failed once; retrying")
+            with self.inbox_engine.begin() as connection:
+                inbox.add(connection, rows, self.clock())
+        if self.jobs:
+            self.jobs.wake_inbox()
+        return len(kept)
+
     def process(self, events: Iterable[Event]) -> int:
-        """Handle events one by one, each in its own transaction; one bad event never stops the rest."""
-        queued = sum(self.process_one(event) for event in events)
+        """Handle events at once, each in its own transaction (the terminal chat and the console simulator)."""
+        queued = 0
+        for event in events:
+            if not needs_database(event):
+                continue
+            try:
+                queued += run_event(self.sessions, self.intake, event, self.clock()) or 0
+            except Exception:
+                log.exception("%s event failed", event.kind)
         if queued and self.jobs:
             self.jobs.wake()
         return queued
 
-    def process_one(self, event: Event) -> int:
-        """Handle one event, retrying a transient database error; log and drop a bug's exception."""
-        if not needs_database(event):
-            return 0
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with self.sessions.begin() as session:
-                    return handle_event(session, self.intake, event, self.clock())
-            except TRANSIENT as exc:
-                if attempt == ATTEMPTS:
-                    log.exception("%s event failed after %d attempts", event.kind, attempt)
-                    return 0
-                log.warning("%s event hit %s, retrying", event.kind, type(exc).__name__)
-            except Exception:
-                log.exception("%s event failed", event.kind)
-                return 0
-        return 0
+    def close(self) -> None:
+        """Let the sending threads finish and close every database connection."""
+        self.sender.close()
+        self.engine.dispose()
+        self.inbox_engine.dispose()
+
+    def drain(self) -> None:
+        """Handle the whole inbox, then deliver the whole outbox (for tests and the terminal)."""
+        self.inbox.process_all()
+        self.sender.deliver_all()

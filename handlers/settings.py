@@ -39,6 +39,7 @@ class Settings:
     lexicon_file: Path = ROOT / "flows" / "lexicon.yaml"
     retention_days: int = 180
     send_interval: float = 1.0
+    inbox_interval: float = 0.05  # how often a process looks for webhook events another process stored
     send_rate: float = 250.0  # Send API calls per second for the whole installation; Meta allows about 300
     send_concurrency: int = 8  # Send API calls in flight at once per process
     advisor_sla: float = 86400.0  # seconds: an advisor answers within 24 hours
@@ -86,6 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retention_days=_int(env, "RETENTION_DAYS", defaults.retention_days),
         flow_approval=(env.get("FLOW_APPROVAL") or defaults.flow_approval).strip().lower(),
         send_rate=_seconds(env, "SEND_RATE", defaults.send_rate),
+        inbox_interval=_seconds(env, "INBOX_INTERVAL", defaults.inbox_interval),
         send_concurrency=_int(env, "SEND_CONCURRENCY", defaults.send_concurrency),
         lexicon_file=Path(env.get("LEXICON_FILE") or defaults.lexicon_file), smtp=_smtp(env),
         advisor_sla=_seconds(env, "ADVISOR_SLA", defaults.advisor_sla),

@@ -1,4 +1,4 @@
-"""The Messenger webhook: the verification handshake and event delivery. Thin: verify, parse, hand over."""
+"""The Messenger webhook: the verification handshake and event delivery. Thin: verify, parse, store, answer."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
-from handlers.messenger import BadEvent, iter_items, parse_item
+from handlers.messenger import BadEvent, iter_items
 from handlers.signature import verify_signature
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,14 @@ def verify() -> ResponseReturnValue:
 
 @bp.post("/webhook")
 def receive() -> ResponseReturnValue:
-    """Check the signature, then process each event in its own transaction; answer 200 quickly."""
+    """Check the signature, store the events in the inbox and answer 200; workers handle them."""
     services = current_app.extensions["intake"]
     raw = request.get_data(cache=True)
     if not verify_signature(raw, request.headers.get("X-Hub-Signature-256"), services.settings.app_secret):
         log.warning("webhook refused: missing or wrong X-Hub-Signature-256")
         return Response("bad signature", status=403, mimetype="text/plain")
+    if b"\\u0000" in raw:  # NUL means nothing in Messenger text, and PostgreSQL refuses to store it
+        raw = raw.replace(b"\\u0000", b"\\ufffd")
     try:
         body = json.loads(raw)
         items = iter_items(body)
@@ -42,11 +44,5 @@ def receive() -> ResponseReturnValue:
     if body.get("object") != "page":
         log.info("webhook object %r ignored", body.get("object"))
         return Response("EVENT_RECEIVED", mimetype="text/plain")
-    events = []
-    for channel, item in items:
-        try:
-            events.append(parse_item(channel, item))
-        except BadEvent as exc:
-            log.warning("webhook event skipped: %s", exc)
-    services.process(sorted(events, key=lambda e: e.timestamp))  # Meta may deliver a backlog out of order
+    services.accept(items)  # stored before the 200: Meta does not send an acknowledged event again
     return Response("EVENT_RECEIVED", mimetype="text/plain")

@@ -14,9 +14,13 @@ from storage.upsert import insert_ignore
 
 def lock_contact(session: Session, psid: str, now: datetime) -> Contact:
     """Return the contact for a PSID, created if new, with its row locked until commit."""
-    insert_ignore(session, Contact, psid=psid, locale="nl", created_at=now)
     # FOR UPDATE serialises two events of one user on PostgreSQL; SQLite already holds the write lock
-    return session.scalars(select(Contact).where(Contact.psid == psid).with_for_update()).one()
+    locked = select(Contact).where(Contact.psid == psid).with_for_update()
+    contact = session.scalars(locked).one_or_none()
+    if contact is None:  # a new user (two first events at once: the loser of the insert finds the winner's row)
+        insert_ignore(session, Contact, psid=psid, locale="nl", created_at=now)
+        contact = session.scalars(locked).one()
+    return contact
 
 
 def load_conversation(session: Session, contact: Contact, flow_id: str, flow_version: int) -> Conversation:

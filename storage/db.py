@@ -22,12 +22,26 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def inbox_url(url: str) -> str | None:
+    """Return the URL of the SQLite file that holds the inbox beside a SQLite database file, else None.
+
+    SQLite has one write lock per file: with the inbox in the same file, storing a webhook event would wait for
+    each event being handled. PostgreSQL locks rows, so there the inbox is a table like the others.
+    """
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return str(parsed.set(database=str(path.with_name(f"{path.stem}.inbox{path.suffix or '.db'}"))))
+
+
 def make_engine(url: str, **options: Any) -> Engine:
     """Create an engine with the settings each database needs for safe concurrent writes."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **options)
-    return create_engine(url, pool_pre_ping=True, **options)
+    options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **options)
 
 
 def _sqlite_engine(url: str, **options: Any) -> Engine:

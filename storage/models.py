@@ -200,6 +200,23 @@ class ProcessedEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class InboxEvent(Base):
+    """A verified webhook event, stored before Meta gets its 200 and removed once it has been handled."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_sender_id", "sender", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64))  # the user: their events are handled one by one, in order
+    channel: Mapped[str] = mapped_column(String(10))  # messaging or standby
+    item: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OutboxMessage(Base):
     """A Send API request waiting to go out (or gone, with its result)."""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from storage.lease import claim_first_in_line
 from storage.models import OutboxMessage
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -20,18 +21,7 @@ def enqueue(session: Session, *, contact_id: int, recipient: str, body: dict[str
 
 def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
     """Lease due messages that are first in line for their recipient, so each user's replies stay in order."""
-    earlier = aliased(OutboxMessage)
-    blocked = exists().where(and_(earlier.recipient == OutboxMessage.recipient, earlier.id < OutboxMessage.id,
-                                  earlier.status.in_((PENDING, SENDING))))
-    due = and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now)
-    expired = and_(OutboxMessage.status == SENDING, OutboxMessage.locked_until < now)
-    statement = (select(OutboxMessage).where(due | expired, ~blocked).order_by(OutboxMessage.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    rows = list(session.scalars(statement))
-    for row in rows:
-        row.status, row.locked_until, row.attempts = SENDING, now + lease, row.attempts + 1
-    return rows
+    return claim_first_in_line(session, OutboxMessage, "recipient", now, limit, lease, PENDING, SENDING)
 
 
 def mark_sent(session: Session, outbox_id: int, message_id: str | None, now: datetime) -> None:

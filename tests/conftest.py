@@ -82,7 +82,7 @@ def app(settings: Settings) -> Iterator[Any]:
     flask_app = create_app(settings, start_background=False)
     yield flask_app
     flask_app.extensions["intake"].sender.close()
-    flask_app.extensions["intake"].engine.dispose()
+    flask_app.extensions["intake"].close()
 
 
 @pytest.fixture
@@ -109,9 +109,11 @@ class User:
         self.client, self.services, self.graph, self.psid = client, services, graph, psid
 
     def post(self, body: dict[str, Any] | bytes, secret: str = APP_SECRET) -> Any:
-        """Post a signed webhook body and return the response."""
+        """Post a signed webhook body, let a worker handle what the webhook stored, and return the response."""
         raw = messenger.encode(body)
-        return self.client.post("/webhook", data=raw, headers=messenger.signed_headers(raw, secret))
+        response = self.client.post("/webhook", data=raw, headers=messenger.signed_headers(raw, secret))
+        self.services.inbox.process_all()
+        return response
 
     def say(self, text: str) -> list[str]:
         """Type a message; return the texts the bot sent back."""
@@ -140,7 +142,7 @@ class User:
         before = len(self.graph.texts(self.psid))
         response = self.post(messenger.envelope(item))
         assert response.status_code == 200, response.data
-        self.services.sender.deliver_all()
+        self.services.drain()
         return self.graph.texts(self.psid)[before:]
 
     def buttons(self) -> list[str]:

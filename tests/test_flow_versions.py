@@ -54,7 +54,7 @@ def test_a_fresh_installation_starts_from_the_files_in_flows(services: Any, sett
             (FLOW, "intake", 1, "published"), (LEXICON, LEXICON, 1, "published")]
         assert rows[0].source == intake_source()
     second = create_app(settings, start_background=False)  # a second start (or worker) seeds nothing more
-    second.extensions["intake"].engine.dispose()
+    second.extensions["intake"].close()
     with services.sessions.begin() as session:
         assert len(session.scalars(select(FlowVersion)).all()) == 2
 
@@ -165,7 +165,7 @@ def test_a_version_published_by_another_process_is_used_by_this_one(services: An
     try:
         publish(other.extensions["intake"], intake_source().replace(OLD_DANGER, NEW_DANGER))
     finally:
-        other.extensions["intake"].engine.dispose()
+        other.extensions["intake"].close()
     user.say("hoi")
     user.choose("privacy", "yes")
     assert NEW_DANGER in user.choose("reporter", "parent")

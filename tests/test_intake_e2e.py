@@ -97,7 +97,7 @@ def test_graph_api_500_keeps_the_message_in_the_outbox_until_it_recovers(user: A
     graph.recover()
     now = services.sender.clock
     services.sender.clock = lambda: now() + timedelta(hours=1)  # past every back-off
-    services.sender.deliver_all()
+    services.drain()
     assert graph.texts(user.psid), "the queued replies arrive once the Graph API is back"
     with services.sessions.begin() as session:
         assert outbox.pending_count(session) == 0

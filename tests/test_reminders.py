@@ -44,9 +44,9 @@ def timed(settings: Settings, graph: Any, clock: Clock) -> Iterator[tuple[User, 
     app = create_app(replace(settings, advisor_sla=60, urgent_sla=10, followup_after=120, window_margin=30),
                      start_background=False)
     services = app.extensions["intake"]
-    services.clock = services.sender.clock = services.reminders.clock = clock
+    services.clock = services.sender.clock = services.reminders.clock = services.inbox.clock = clock
     yield User(app.test_client(), services, graph, psid="7391046258314702"), services
-    services.engine.dispose()
+    services.close()
 
 
 def complete_intake(user: User, urgency: str = "normal") -> None:
@@ -89,11 +89,11 @@ def test_the_follow_up_is_sent_once_on_time_and_its_answer_closes_the_case(timed
     complete_intake(user)
     clock.advance(119)
     services.reminders.run_due()
-    services.sender.deliver_all()
+    services.drain()
     assert follow_ups(user.graph, user.psid) == []
     clock.advance(2)
     assert services.reminders.run_due() >= 1 and services.reminders.run_due() == 0
-    services.sender.deliver_all()
+    services.drain()
     [sent] = follow_ups(user.graph, user.psid)
     assert sent["messaging_type"] == "UPDATE" and len(sent["message"]["quick_replies"]) == 3
     user.tap("Opgelost")
@@ -110,7 +110,7 @@ def test_the_follow_up_comes_before_the_window_closes_and_never_after(timed: tup
         follow_up.due_at = clock.now + timedelta(hours=30)  # as if FOLLOWUP_AFTER were longer than the window
     clock.advance(30 * 3600)
     services.reminders.run_due()
-    services.sender.deliver_all()
+    services.drain()
     assert follow_ups(user.graph, user.psid) == []
     [reason] = [reason for kind, _, status, reason in rows(services) if kind == reminders.FOLLOWUP]
     assert "window closed" in reason
@@ -180,7 +180,7 @@ def test_an_unsubscribed_app_makes_health_degraded_and_alerts_until_subscribed_a
         assert [a.kind for a in session.scalars(select(Alert))] == ["app_unsubscribed"]  # one alert, not one a check
     graph.subscribed = ["880123456789012"]
     assert services.subscription.run() is True and client.get("/healthz").json["status"] == "ok"
-    services.engine.dispose()
+    services.close()
 
 
 def test_a_permanent_send_error_is_kept_and_shown_in_the_case_export(user: User, services: Any, graph: Any) -> None:

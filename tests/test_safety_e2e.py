@@ -87,7 +87,7 @@ def test_a_message_while_the_page_inbox_owns_the_thread_is_flagged_but_not_answe
             "message": {"mid": "m_standby_threat", "text": "hij zei: ik maak je dood na school"}}
     body = {"object": "page", "entry": [{"id": "104729356102938", "time": 1781005100820, "standby": [item]}]}
     assert user.post(body).status_code == 200
-    services.sender.deliver_all()
+    services.drain()
     assert user.graph.sent_messages(user.psid) == []
     case = exported(services)
     assert [f["category"] for f in case["flags"]] == ["threat"] and case["urgency"] == "urgent"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,45 +29,23 @@ from storage.db import make_engine, make_session_factory, upgrade
 from storage.models import Alert, Case, Contact, OutboxMessage, Reminder
 from tests.conftest import APP_SECRET, PAGE_TOKEN
 from tests.support.graph_server import GraphServer, _Handler, _HTTPServer
+from tests.support.processes import AppProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = followup.followup_message("nl").text  # contacts are created with locale nl
 
 
-class Worker:
-    """One `python app.py worker` child process, its log in a file (no pipe to drain or leave open)."""
+class Worker(AppProcess):
+    """One `python app.py worker` child process."""
 
     def __init__(self, log: Path, env: dict[str, str]) -> None:
-        self.log = log
-        with log.open("w") as out:
-            self.process = subprocess.Popen([sys.executable, "app.py", "worker"], cwd=ROOT, env=env, stdout=out,
-                                            stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        """Return what the worker logged so far."""
-        return self.log.read_text(encoding="utf-8", errors="replace")
+        super().__init__(["worker"], log, env)
 
     def wait_running(self, timeout: float = 30) -> None:
         """Wait until the scheduler runs (its jobs start at once)."""
         wait_until(lambda: "worker running" in self.output() or self.process.poll() is not None, timeout,
                    "the worker did not start")
         assert self.process.poll() is None, self.output()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, like a crash or an OOM kill."""
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def stop(self) -> str:
-        """SIGTERM (the worker lets a running job finish); return the log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.output()
 
 
 class SamePortGraph(GraphServer):
@@ -213,7 +189,7 @@ def health(url: str) -> dict[str, Any]:
         assert response.status_code == 200
         return response.get_json()
     finally:
-        app.extensions["intake"].engine.dispose()
+        app.extensions["intake"].close()
 
 
 def test_a_killed_worker_leaves_no_reminder_unfired(db_url: str, graph: GraphServer, migrate: Any,

@@ -89,7 +89,7 @@ def test_taking_over_tells_the_user_and_silences_the_bot(logged_in: Console, use
     reference = open_case(user)
     logged_in.get(f"/console/cases/{reference}")
     assert logged_in.post(f"/console/cases/{reference}/take-over").status_code == 303
-    services.sender.deliver_all()
+    services.drain()
     assert "adviseur" in graph.texts(user.psid)[-1]
     assert user.say("ben je er nog?") == []
     page = logged_in.get(f"/console/cases/{reference}").get_data(as_text=True)
@@ -105,7 +105,7 @@ def test_a_reply_within_a_day_goes_out_as_a_response(logged_in: Console, user: A
     reference = open_case(user)
     logged_in.get(f"/console/cases/{reference}")
     logged_in.post(f"/console/cases/{reference}/reply", text="Hoi, ik ben Sam van het team.")
-    services.sender.deliver_all()
+    services.drain()
     sent = graph.sent_messages(user.psid)[-1]
     assert sent["message"]["text"] == "Hoi, ik ben Sam van het team." and sent["messaging_type"] == "RESPONSE"
 
@@ -116,7 +116,7 @@ def test_a_reply_after_three_days_uses_the_human_agent_tag(logged_in: Console, u
     set_last_inbound(services, 3)
     logged_in.get(f"/console/cases/{reference}")
     logged_in.post(f"/console/cases/{reference}/reply", text="Sorry voor het wachten.")
-    services.sender.deliver_all()
+    services.drain()
     sent = graph.sent_messages(user.psid)[-1]
     assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "HUMAN_AGENT"
 
@@ -128,7 +128,7 @@ def test_a_reply_after_eight_days_is_refused_with_the_reason(logged_in: Console,
     before = len(graph.sent_messages(user.psid))
     logged_in.get(f"/console/cases/{reference}")
     response = logged_in.post(f"/console/cases/{reference}/reply", text="Te laat?")
-    services.sender.deliver_all()
+    services.drain()
     assert response.status_code == 303 and len(graph.sent_messages(user.psid)) == before
     page = logged_in.get(f"/console/cases/{reference}").get_data(as_text=True)
     assert "Not sent" in page and "7 days" in page and "Te laat?" not in page
@@ -139,7 +139,7 @@ def test_handing_back_lets_the_bot_answer_again(logged_in: Console, user: Any, g
     logged_in.get(f"/console/cases/{reference}")
     logged_in.post(f"/console/cases/{reference}/take-over")
     logged_in.post(f"/console/cases/{reference}/hand-back")
-    services.sender.deliver_all()
+    services.drain()
     assert "menu" in graph.texts(user.psid)[-1]
     with services.sessions.begin() as session:
         assert session.scalars(select(Conversation.paused)).one() is False

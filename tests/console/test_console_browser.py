@@ -28,7 +28,7 @@ def test_an_advisor_takes_over_replies_hands_back_and_closes_in_the_browser(page
     assert page.is_visible("text=bot is silent")
     page.fill("textarea[name=text] >> nth=0", "Hoi, ik ben Sam. Vertel maar.")
     page.click("button:has-text('Send reply')")
-    services.sender.deliver_all()
+    services.drain()
     graph.wait_for(lambda g: "Hoi, ik ben Sam. Vertel maar." in g.texts(user.psid))
     [sent] = [b for b in graph.sent_messages(user.psid) if b["message"].get("text") == "Hoi, ik ben Sam. Vertel maar."]
     assert sent["messaging_type"] == "RESPONSE" and "tag" not in sent  # inside the 24-hour window

@@ -27,7 +27,7 @@ def test_the_bot_answers_in_the_simulator_with_quick_reply_buttons(logged_in: Co
     assert "hoi" in page and 'class="bot"' in page and payloads
     logged_in.post("/console/simulator", text="Ja", payload=payloads[0])
     assert logged_in.get("/console/simulator").get_data(as_text=True).count('class="bot"') >= 2
-    services.sender.deliver_all()
+    services.drain()
     assert graph.requests == [], "simulator messages never go to the Graph API"
     with services.sessions.begin() as session:
         rows = session.scalars(select(OutboxMessage)).all()

@@ -73,7 +73,7 @@ def test_asking_for_an_advisor_passes_the_thread_to_the_handover_target(settings
         user.say("adviseur")
         assert len([r for r in graph.requests if r.path.endswith("/pass_thread_control")]) == 1
     finally:
-        services.engine.dispose()
+        services.close()
 
 
 def test_without_a_handover_target_the_thread_stays_with_the_bot(user: User, graph: Any) -> None:

@@ -95,7 +95,7 @@ def test_two_senders_share_one_budget(services: Any, settings: Any, graph: Any) 
         assert max(times) - began >= 89 / 30 - 0.05
     finally:
         second.sender.close()
-        second.engine.dispose()
+        second.close()
 
 
 def test_calls_go_side_by_side_yet_each_users_order_holds(services: Any, graph: Any) -> None:
@@ -147,7 +147,7 @@ def test_reservations_of_two_senders_never_overlap(services: Any, settings: Any)
             thread.join(timeout=60)
     finally:
         second.sender.close()
-        second.engine.dispose()
+        second.close()
     starts.sort()
     assert len(starts) == 40 and starts[0][0] == now
     for (start, count), (following, _) in zip(starts, starts[1:], strict=False):

@@ -24,7 +24,7 @@ def count(services: Any, model: type, *where: Any) -> int:
 def post_fixture(user: Any, name: str) -> Any:
     """Post a shared webhook fixture, signed, and deliver the replies."""
     response = user.post(messenger.fixture(name))
-    user.services.sender.deliver_all()
+    user.services.drain()
     return response
 
 
@@ -163,7 +163,7 @@ def test_an_event_redelivered_five_times_gets_one_reply(user: Any) -> None:
     body = messenger.envelope(messenger.text_item(user.psid, "hoi", mid="m_redelivered"))
     for _ in range(5):
         assert user.post(body).status_code == 200
-    user.services.sender.deliver_all()
+    user.services.drain()
     once = user.graph.texts(user.psid)
     assert once and count(user.services, Message, Message.direction == "in") == 1
     assert count(user.services, ProcessedEvent) == 1
@@ -187,7 +187,7 @@ def test_a_bad_event_in_the_middle_of_a_batch_does_not_stop_the_good_ones(user: 
         {"id": messenger.PAGE_ID, "messaging": [messenger.text_item(other.psid, "hallo")]},
     ]}
     assert user.post(body).status_code == 200
-    user.services.sender.deliver_all()
+    user.services.drain()
     assert user.graph.texts(user.psid) and user.graph.texts(other.psid)
 
 
@@ -223,6 +223,6 @@ def test_a_referral_into_a_new_thread_starts_the_intake_and_keeps_the_ref(user: 
     item = {"sender": {"id": user.psid}, "recipient": {"id": messenger.PAGE_ID}, "timestamp": 1781000000000,
             "referral": {"ref": "school_b", "source": "SHORTLINK", "type": "OPEN_THREAD"}}
     assert user.post(messenger.envelope(item)).status_code == 200
-    user.services.sender.deliver_all()
+    user.services.drain()
     assert user.buttons(), "the first question is asked"
     assert count(user.services, Conversation, Conversation.referral == "school_b") == 1

@@ -1,0 +1,50 @@
+"""The inbox: the webhook stores verified events here and answers; workers handle them per user, in order."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from storage.lease import claim_first_in_line
+from storage.models import InboxEvent
+
+PENDING, PROCESSING, FAILED = "pending", "processing", "failed"
+
+
+def add(connection: Connection, items: list[tuple[str, str, dict[str, Any]]], now: datetime) -> None:
+    """Store (sender, channel, item) events in one insert (Core, not the ORM: this runs in every webhook request)."""
+    rows = [{"sender": sender[:64], "channel": channel, "item": item, "status": PENDING, "attempts": 0,
+             "next_attempt_at": now, "received_at": now} for sender, channel, item in items]
+    connection.execute(insert(InboxEvent.__table__), rows[0] if len(rows) == 1 else rows)
+
+
+def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -> list[InboxEvent]:
+    """Lease due events that are first in line for their sender, so each user's events are handled in order."""
+    return claim_first_in_line(session, InboxEvent, "sender", now, limit, lease, PENDING, PROCESSING)
+
+
+def take(session: Session, inbox_id: int, attempts: int) -> bool:
+    """Remove a leased event in the transaction that handles it; False when another worker has taken it over."""
+    statement = delete(InboxEvent).where(InboxEvent.id == inbox_id, InboxEvent.attempts == attempts,
+                                         InboxEvent.status == PROCESSING)
+    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+
+def retry(session: Session, inbox_id: int, error: str, at: datetime) -> None:
+    """Put an event back in line (its user's later events wait behind it) to be tried again at `at`."""
+    session.execute(update(InboxEvent).where(InboxEvent.id == inbox_id)
+                    .values(status=PENDING, next_attempt_at=at, locked_until=None, last_error=error[:200]))
+
+
+def mark_failed(session: Session, inbox_id: int, error: str) -> None:
+    """Set an event aside for good (kept, with the reason; the user's later events go on)."""
+    session.execute(update(InboxEvent).where(InboxEvent.id == inbox_id)
+                    .values(status=FAILED, locked_until=None, last_error=error[:200]))
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Return how many events are pending, being handled and set aside."""
+    rows = session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status))
+    return {PENDING: 0, PROCESSING: 0, FAILED: 0, **{status: count for status, count in rows}}

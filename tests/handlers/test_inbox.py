@@ -1,0 +1,126 @@
+"""The inbox: the webhook stores each event and answers; workers handle it once, per user in order."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from handlers import inbox_worker
+from storage import inbox
+from storage.models import Case, InboxEvent, Message
+from tests.conftest import APP_SECRET, User
+from tests.support import messenger
+
+PRIVACY_START = "Je chat met de chatbot"  # the privacy notice that opens every new conversation
+
+
+def post(user: User, *items: dict[str, Any]) -> int:
+    """Post a signed batch without letting a worker handle it; return the status."""
+    raw = messenger.encode(messenger.envelope(*items))
+    return user.client.post("/webhook", data=raw, headers=messenger.signed_headers(raw, APP_SECRET)).status_code
+
+
+def stored(services: Any) -> list[InboxEvent]:
+    """Return the events waiting in the inbox, oldest first."""
+    with services.inbox.inbox_sessions.begin() as session:
+        return list(session.scalars(select(InboxEvent).order_by(InboxEvent.id)))
+
+
+def inbound_texts(services: Any) -> list[str]:
+    """Return the user's stored messages, in the order they were handled."""
+    with services.sessions.begin() as session:
+        return list(session.scalars(select(Message.text).where(Message.direction == "in").order_by(Message.id)))
+
+
+def test_the_webhook_answers_once_the_event_is_stored_and_a_worker_replies(user: User, services: Any) -> None:
+    assert post(user, messenger.text_item(user.psid, "hoi")) == 200
+    assert [e.sender for e in stored(services)] == [user.psid]
+    assert inbound_texts(services) == [] and user.graph.texts(user.psid) == []
+    assert user.client.get("/healthz").json["inbox"] == {"waiting": 1}
+    services.drain()
+    assert stored(services) == [] and inbound_texts(services) == ["hoi"]
+    assert PRIVACY_START in user.graph.texts(user.psid)[0]
+    assert user.client.get("/healthz").json["inbox"] == {"waiting": 0}
+
+
+def test_receipts_reads_and_our_own_echoes_are_not_stored(user: User, services: Any) -> None:
+    stamp = 1_781_000_000_500
+    items = [{"sender": {"id": user.psid}, "recipient": {"id": messenger.PAGE_ID}, "timestamp": stamp,
+              "delivery": {"mids": ["m_1"], "watermark": stamp}},
+             {"sender": {"id": user.psid}, "recipient": {"id": messenger.PAGE_ID}, "timestamp": stamp,
+              "read": {"watermark": stamp}},
+             {"sender": {"id": messenger.PAGE_ID}, "recipient": {"id": user.psid}, "timestamp": stamp,
+              "message": {"mid": "m_echo", "is_echo": True, "app_id": 1517, "text": "hallo"}}]
+    assert post(user, *items) == 200
+    assert stored(services) == []
+
+
+def test_a_users_events_wait_for_the_one_before_while_other_users_go_on(user: User, make_user: Any,
+                                                                        services: Any) -> None:
+    other = make_user("5550001112223334")
+    post(user, messenger.text_item(user.psid, "eerste"))
+    post(user, messenger.text_item(user.psid, "tweede"))
+    post(other, messenger.text_item(other.psid, "hallo"))
+    now = services.clock()
+    with services.inbox.inbox_sessions.begin() as session:  # a worker leases a round ...
+        first = [(row.sender, row.item["message"]["text"]) for row in inbox.claim_batch(session, now, 50,
+                                                                                          inbox_worker.LEASE)]
+    with services.inbox.inbox_sessions.begin() as session:  # ... and a second worker finds nothing more to do
+        second = inbox.claim_batch(session, now, 50, inbox_worker.LEASE)
+    assert sorted(first) == sorted([(user.psid, "eerste"), (other.psid, "hallo")]) and second == []
+
+
+def test_a_batch_is_handled_in_the_order_the_user_wrote_it(user: User, services: Any) -> None:
+    first, second = messenger.text_item(user.psid, "eerste"), messenger.text_item(user.psid, "tweede")
+    post(user, second, first)  # Meta may deliver a backlog out of order
+    services.drain()
+    assert inbound_texts(services) == ["eerste", "tweede"]
+
+
+def test_a_crashed_workers_events_are_taken_up_once_after_the_lease(user: User, services: Any) -> None:
+    post(user, messenger.text_item(user.psid, "hoi"))
+    now = services.clock()
+    with services.inbox.inbox_sessions.begin() as session:  # leased by a worker that then dies
+        assert len(inbox.claim_batch(session, now, 50, inbox_worker.LEASE)) == 1
+    assert services.inbox.process_all() == 0  # still leased: nobody else touches it
+    services.inbox.clock = lambda: now + inbox_worker.LEASE + timedelta(seconds=1)
+    assert services.inbox.process_all() == 1
+    services.sender.deliver_all()
+    assert inbound_texts(services) == ["hoi"] and len(user.graph.texts(user.psid)) == 1
+    assert services.inbox.process_all() == 0 and stored(services) == []
+
+
+def test_an_event_that_cannot_be_handled_is_set_aside_and_the_user_goes_on(user: User, services: Any) -> None:
+    broken = {"recipient": {"id": messenger.PAGE_ID}, "timestamp": 1_781_000_000_001,  # a message without sender
+              "message": {"mid": "m_broken", "text": "hoi"}}
+    with services.inbox_engine.begin() as connection:  # e.g. a row written by an older version of the bot
+        inbox.add(connection, [(user.psid, "messaging", broken)], services.clock())
+    post(user, messenger.text_item(user.psid, "hoi"))
+    services.drain()
+    assert inbound_texts(services) == ["hoi"] and PRIVACY_START in user.graph.texts(user.psid)[0]
+    assert [(e.status, e.last_error) for e in stored(services)] == [(inbox.FAILED, "BadEvent")]
+    health = user.client.get("/healthz").json
+    assert health["status"] == "degraded"
+    assert [p["problem"] for p in health["problems"]] == ["inbox_events_set_aside"]
+
+
+def test_a_redelivered_batch_is_stored_again_but_handled_once(user: User, services: Any) -> None:
+    item = messenger.text_item(user.psid, "hallo")
+    for _ in range(3):
+        assert post(user, item) == 200
+    assert len(stored(services)) == 3
+    services.drain()
+    assert inbound_texts(services) == ["hallo"] and len(user.graph.texts(user.psid)) == 1
+    assert stored(services) == []
+
+
+def test_a_nul_character_is_stored_and_handled_on_every_database(user: User, services: Any) -> None:
+    raw = messenger.encode(messenger.envelope(messenger.text_item(user.psid, "hoi\u0000daar")))
+    assert b"\\u0000" in raw
+    response = user.client.post("/webhook", data=raw, headers=messenger.signed_headers(raw, APP_SECRET))
+    assert response.status_code == 200
+    services.drain()
+    assert inbound_texts(services) == ["hoi\ufffddaar"]
+    with services.sessions.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0

@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 
 from handlers.messenger import BadEvent, iter_items
 from handlers.signature import verify_signature
@@ -44,5 +45,9 @@ def receive() -> ResponseReturnValue:
     if body.get("object") != "page":
         log.info("webhook object %r ignored", body.get("object"))
         return Response("EVENT_RECEIVED", mimetype="text/plain")
-    services.accept(items)  # stored before the 200: Meta does not send an acknowledged event again
+    try:
+        services.accept(items)  # stored before the 200: Meta does not send an acknowledged event again
+    except SQLAlchemyError:  # the database is down: no 200, so that Meta delivers the batch again later
+        log.exception("webhook batch could not be stored")
+        return Response("try again later", status=503, mimetype="text/plain")
     return Response("EVENT_RECEIVED", mimetype="text/plain")

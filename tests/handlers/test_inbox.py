@@ -124,3 +124,10 @@ def test_a_nul_character_is_stored_and_handled_on_every_database(user: User, ser
     assert inbound_texts(services) == ["hoi\ufffddaar"]
     with services.sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_a_batch_that_cannot_be_stored_gets_503_so_that_meta_sends_it_again(user: User, services: Any) -> None:
+    with services.inbox_engine.begin() as connection:  # as good as a database that is down
+        connection.exec_driver_sql("DROP TABLE inbox")
+    assert post(user, messenger.text_item(user.psid, "hoi")) == 503
+    assert inbound_texts(services) == [] and user.graph.texts(user.psid) == []

@@ -4,7 +4,9 @@ Run: .venv/bin/python bench/webhook_load.py [--databases sqlite,postgres] [--wor
                                             [--clients 2] [--concurrency 16] [--seconds 20] [--rate 100]
                                             [--graph-delay 0.05] [--memory-conversations 50000] [--quick]
 Everything runs on loopback: a Graph API stub (tests/support/graph_server.py, in this process), the app under
-gunicorn, and the load generator (bench/loadgen.py) in --clients processes. See docs/performance.md.
+gunicorn (web workers that store each event and answer) with `python app.py worker` processes beside it
+(--background-workers, at --worker-priority), and the load generator (bench/loadgen.py) in --clients processes.
+See docs/performance.md.
 """
 from __future__ import annotations
 
@@ -119,6 +121,10 @@ class _BenchHTTPServer(graph_server._HTTPServer):
 # ----------------------------------------------------------------------------------------------------------------
 # Processes: gunicorn, the load clients; everything is killed on exit.
 
+BOT_TARGET = "app:create_app(start_background=False)"  # the web workers only store and answer
+# how the `python app.py worker` processes are started: acknowledging Meta comes first, handling gets the rest
+PRIORITIES = {"idle": ["chrt", "--idle", "0"], "nice": ["nice", "-n", "10"], "normal": []}
+
 def start_child(args: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL
     child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -175,6 +181,8 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    background: list[subprocess.Popen[bytes]] = field(default_factory=list)  # `python app.py worker` processes
+    background_logs: list[Path] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -186,8 +194,12 @@ class Server:
     def memory_mb(self, field_name: str) -> list[float]:
         return [proc_kb(pid, field_name) / 1024 for pid in self.workers()]
 
+    def background_mb(self, field_name: str) -> list[float]:
+        return [proc_kb(child.pid, field_name) / 1024 for child in self.background]
+
     def log_problems(self) -> int:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        logs = [self.log, *self.background_logs]
+        text = "".join(log.read_text(errors="replace") for log in logs if log.exists())
         return len(re.findall(r"Traceback|\bERROR\b|\[CRITICAL\]", text))
 
 
@@ -209,6 +221,25 @@ def start_server(name: str, target: str, env: dict[str, str], args: argparse.Nam
         time.sleep(0.1)
     for _ in range(4 * args.workers):  # several answers in a row: every worker is likely up
         _answers(f"http://127.0.0.1:{port}{ready_path}", name)
+    return server
+
+
+def start_bot(env: dict[str, str], args: argparse.Namespace, workdir: Path) -> Server:
+    """The bot as docs/deployment.md runs it: gunicorn web workers that store each event and answer, and
+    `python app.py worker` processes (at a lower CPU priority) that handle the inbox and send the replies."""
+    server = start_server("bot", BOT_TARGET, env, args, workdir)
+    for number in range(args.background_workers):
+        log = workdir / f"worker-{server.port}-{number}.log"
+        command = [*PRIORITIES[args.worker_priority], PYTHON, "app.py", "worker"]
+        server.background.append(start_child(command, env, log))
+        server.background_logs.append(log)
+    deadline = time.time() + 60
+    while not all(log.exists() and "worker running" in log.read_text(errors="replace")
+                  for log in server.background_logs):
+        if time.time() > deadline or any(child.poll() is not None for child in server.background):
+            logs = "".join(log.read_text(errors="replace")[-2000:] for log in server.background_logs if log.exists())
+            raise RuntimeError(f"a worker did not start; the logs:\n{logs}")
+        time.sleep(0.1)
     return server
 
 
@@ -377,8 +408,8 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
     env = app_env(db_url, args, graph)
     if app == "bot":
         migrate(env, workdir)
-    server = start_server(app, "app:create_app()" if app == "bot" else "bench.ceiling_app:create_app()", env,
-                          args, workdir)
+    server = start_bot(env, args, workdir) if app == "bot" else \
+        start_server(app, "bench.ceiling_app:create_app()", env, args, workdir)
     row = Row(db_kind, app)
     tag = f"{db_kind[:2]}{app[:2]}{uuid.uuid4().hex[:6]}"
     try:
@@ -411,7 +442,8 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
             "requests": len(load["latencies"]), "rps": len(load["latencies"]) / args.seconds,
             "p50": pct(load["latencies"], 50), "p95": pct(load["latencies"], 95),
             "p99": pct(load["latencies"], 99), "errors": load["errors"], "kinds": load["kinds"]}
-        row.figures["memory"] = {"hwm": server.memory_mb("VmHWM"), "rss": server.memory_mb("VmRSS")}
+        row.figures["memory"] = {"hwm": server.memory_mb("VmHWM"), "rss": server.memory_mb("VmRSS"),
+                                 "background_hwm": server.background_mb("VmHWM")}
         waited = drain(graph, 2.0, args.drain_cap)
         calls = graph.snapshot()[first_call:]
         row.figures["throughput"] |= {"e613": sum(1 for c in calls if c.code == 613), "drain": waited,
@@ -426,26 +458,30 @@ def bench_memory(db_kind: str, db_url: str, args: argparse.Namespace, graph: Ben
     """RSS of the workers after 100 and after N conversations, on a fresh bot and database."""
     env = app_env(db_url, args, graph)
     migrate(env, workdir)
-    server = start_server("bot", "app:create_app()", env, args, workdir)
+    server = start_bot(env, args, workdir)
     tag = f"{db_kind[:2]}mem{uuid.uuid4().hex[:6]}"
     try:
         run_clients("conversations", server, args, workdir, f"{tag}a", first=0, count=100 // args.clients,
                     concurrency=4)
         drain(graph, 2.0, args.drain_cap)
-        small = server.memory_mb("VmRSS")
+        small, small_background = server.memory_mb("VmRSS"), server.background_mb("VmRSS")
         say(f"  {db_kind}: {args.memory_conversations} conversations for the memory figure ...")
         count = (args.memory_conversations - 100) // args.clients
         started = time.time()
         result = run_clients("conversations", server, args, workdir, f"{tag}b", first=10**6, count=count,
                              concurrency=args.concurrency)
         drain(graph, 2.0, args.drain_cap)
-        large = server.memory_mb("VmRSS")
-        return {"small": small, "large": large, "errors": result["errors"], "seconds": time.time() - started}
+        large, large_background = server.memory_mb("VmRSS"), server.background_mb("VmRSS")
+        return {"small": small, "large": large, "small_background": small_background,
+                "large_background": large_background, "errors": result["errors"],
+                "seconds": time.time() - started}
     finally:
         stop_server(server)
 
 
 def stop_server(server: Server) -> None:
+    for child in server.background:
+        stop_child(child, timeout=30)
     stop_child(server.process, timeout=15)
 
 
@@ -483,7 +519,8 @@ def machine(args: argparse.Namespace) -> list[str]:
              + (f"; PostgreSQL {postgres_version(args.postgres_url)}" if "postgres" in args.databases else ""),
              f"settings  : {args.workers} workers x {args.threads} threads; {args.clients} clients x "
              f"{args.concurrency} connections; {args.seconds} s per phase; {args.rate} events/s; "
-             f"Graph API delay {args.graph_delay * 1000:.0f} ms"]
+             f"Graph API delay {args.graph_delay * 1000:.0f} ms; bot: {args.background_workers} `app.py worker` "
+             f"at {args.worker_priority} priority"]
     with contextlib.suppress(OSError):
         load = os.getloadavg()
         lines.append(f"load avg  : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start (should be near 0)")
@@ -551,6 +588,11 @@ def report(rows: list[Row], memory: dict[str, dict], micro_lines: list[str], arg
             verdict = "meets" if ratio >= 0.5 else "BELOW"
             print(f"RATIO bot/ceiling on {db}: {ratio:.2f}  ({verdict} the target >= 0.50)")
     print("worker MB = peak resident memory (VmHWM) of each gunicorn worker at the end of the run")
+    for row in rows:
+        background = row.figures["memory"].get("background_hwm")
+        if background:
+            print(f"  {row.database}/bot: `app.py worker` processes ({args.worker_priority} priority), peak MB: "
+                  + " ".join(f"{v:.0f}" for v in background))
     print()
     print(f"(b) FIXED RATE: open loop, {args.rate} events/s for {args.seconds} s, pool of {args.pool} users; "
           f"Graph API answers in {args.graph_delay * 1000:.0f} ms; times in ms")
@@ -581,6 +623,10 @@ def report(rows: list[Row], memory: dict[str, dict], micro_lines: list[str], arg
             print(f"  {db}: after 100: {' '.join(f'{v:.0f}' for v in small)} MB; after "
                   f"{args.memory_conversations}: {' '.join(f'{v:.0f}' for v in large)} MB; ratio {ratio:.2f} "
                   f"(target <= 1.20); errors {errors_text(m['errors'])}; {m['seconds']:.0f} s")
+            small, large = m["small_background"], m["large_background"]
+            if small and large:
+                print(f"  {db}: `app.py worker` processes: {' '.join(f'{v:.0f}' for v in small)} MB -> "
+                      f"{' '.join(f'{v:.0f}' for v in large)} MB; ratio {sum(large) / sum(small):.2f}")
     if micro_lines:
         print()
         print("MICRO-BENCHMARKS (bench/engine_step.py, bench/safety_classify.py)")
@@ -597,6 +643,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--apps", default="bot,ceiling", help="comma-separated: bot, ceiling")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (-w)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--background-workers", type=int, default=1,
+                        help="`python app.py worker` processes beside gunicorn (bot only)")
+    parser.add_argument("--worker-priority", choices=sorted(PRIORITIES), default="idle",
+                        help="CPU priority of those workers: idle (SCHED_IDLE: only spare CPU), nice (10), normal")
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")
     parser.add_argument("--concurrency", type=int, default=16, help="connections per client (throughput phase)")
     parser.add_argument("--seconds", type=float, default=20, help="length of each phase")

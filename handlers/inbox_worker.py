@@ -54,9 +54,13 @@ class InboxWorker:
         with self.inbox_sessions.begin() as session:
             leased = [(row.id, row.attempts, row.channel, row.item, row.received_at)
                       for row in inbox.claim_batch(session, self.clock(), BATCH, LEASE)]
+        handled: list[int] = []
         for row in leased:
-            if self._handle(*row):
+            if self._handle(*row, handled):
                 self.on_queued()  # the sender starts on this user's replies while the round goes on
+        if handled:  # a separate inbox file: remove the round's handled events in one transaction
+            with self.inbox_sessions.begin() as session:
+                inbox.remove(session, handled)
         return len(leased)
 
     def process_all(self, max_rounds: int = 1000) -> int:
@@ -69,20 +73,23 @@ class InboxWorker:
             total += done
         return total
 
-    def _handle(self, inbox_id: int, attempts: int, channel: str, item: dict, received_at: datetime) -> int:
-        """Handle one leased event; keep it (back in line, or set aside) when that fails."""
+    def _handle(self, inbox_id: int, attempts: int, channel: str, item: dict, received_at: datetime,
+                handled: list[int]) -> int:
+        """Handle one leased event; keep it (back in line, or set aside) when that fails.
+
+        With a separate inbox file, a handled event's id is added to `handled` for the caller to remove.
+        """
         try:
             event = parse_item(channel, item)
             if self.inbox_sessions is self.sessions:  # one database: removing the event is part of handling it
                 return self._finish(inbox_id, run_event(self.sessions, self.intake, event, received_at,
                                                         claim=lambda session: inbox.take(session, inbox_id,
                                                                                          attempts)))
-            # a separate inbox file: remove the event once handled; should a crash come in between, the
-            # event is handled again and recognised by its key (a message's mid, a postback's time)
+            # a separate inbox file: the event is removed after it was handled; should a crash come in between,
+            # it is handled again and recognised by its key (a message's mid, a postback's time)
             queued = run_event(self.sessions, self.intake, event, received_at)
             if queued is not None:
-                with self.inbox_sessions.begin() as session:
-                    inbox.take(session, inbox_id, attempts)
+                handled.append(inbox_id)
             return self._finish(inbox_id, queued)
         except Exception as exc:  # noqa: BLE001 - a bug, or an unreadable item: set it aside, the user's next go on
             log.exception("inbox event %s failed; set aside", inbox_id)

@@ -32,6 +32,11 @@ def take(session: Session, inbox_id: int, attempts: int) -> bool:
     return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
 
 
+def remove(session: Session, inbox_ids: list[int]) -> None:
+    """Remove handled events (where the inbox is a database of its own, after their transaction)."""
+    session.execute(delete(InboxEvent).where(InboxEvent.id.in_(inbox_ids)))
+
+
 def retry(session: Session, inbox_id: int, error: str, at: datetime) -> None:
     """Put an event back in line (its user's later events wait behind it) to be tried again at `at`."""
     session.execute(update(InboxEvent).where(InboxEvent.id == inbox_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from alembic import command
 
-from storage.db import alembic_config, make_engine, upgrade
+from storage.db import alembic_config, inbox_url, make_engine, upgrade
 
 
 def test_the_migrations_build_exactly_what_the_models_describe(db_url: str) -> None:
@@ -24,3 +24,10 @@ def test_the_console_migration_can_be_undone_and_redone(db_url: str) -> None:
         command.check(alembic_config(engine))
     finally:
         engine.dispose()
+
+
+def test_a_sqlite_database_keeps_its_inbox_in_a_file_beside_it_and_postgresql_in_itself() -> None:
+    assert inbox_url("sqlite:////srv/bot/bot.db") == "sqlite:////srv/bot/bot.inbox.db"
+    assert inbox_url("sqlite:///instance/data") == "sqlite:///instance/data.inbox.db"
+    assert inbox_url("sqlite://") is None and inbox_url("sqlite:///:memory:") is None
+    assert inbox_url("postgresql://postgres@127.0.0.1:5432/test") is None

@@ -50,18 +50,57 @@ class InboxWorker:
         self.inbox_sessions = inbox_sessions or sessions  # SQLite keeps the inbox in a file of its own
 
     def process_once(self) -> int:
-        """Handle one round (at most one event per user); return how many events were leased."""
+        """Handle one round (at most one event per user); return how many events were leased.
+
+        The round is one transaction with a savepoint per event: one commit instead of one per event, and an
+        event that fails undoes only itself. Should the round's transaction itself fail (a lock timeout, a
+        deadlock), each event is tried again in a transaction of its own.
+        """
         with self.inbox_sessions.begin() as session:
             leased = [(row.id, row.attempts, row.channel, row.item, row.received_at)
                       for row in inbox.claim_batch(session, self.clock(), BATCH, LEASE)]
         handled: list[int] = []
-        for row in leased:
+        alone: list[tuple[int, int, str, dict, datetime]] = []
+        failed: list[tuple[int, str]] = []
+        try:
+            with self.sessions.begin() as session:
+                for row in leased:
+                    self._handle_in_round(session, row, handled, alone, failed)
+        except TRANSIENT as exc:
+            log.warning("a round of %d events hit %s; each is tried on its own", len(leased), type(exc).__name__)
+            done = {inbox_id for inbox_id, _ in failed}
+            handled, alone = [], [row for row in leased if row[0] not in done]
+        if handled:
+            self.on_queued()  # the sender starts on the replies while the events tried alone go on
+        for row in alone:
             if self._handle(*row, handled):
-                self.on_queued()  # the sender starts on this user's replies while the round goes on
-        if handled:  # a separate inbox file: remove the round's handled events in one transaction
+                self.on_queued()
+        if failed:
+            with self.inbox_sessions.begin() as session:
+                for inbox_id, error in failed:
+                    inbox.mark_failed(session, inbox_id, error)
+        if handled and self.inbox_sessions is not self.sessions:  # a separate inbox file: remove them in one go
             with self.inbox_sessions.begin() as session:
                 inbox.remove(session, handled)
         return len(leased)
+
+    def _handle_in_round(self, session: Session, row: tuple[int, int, str, dict, datetime], handled: list[int],
+                         alone: list[tuple[int, int, str, dict, datetime]], failed: list[tuple[int, str]]) -> None:
+        """Handle one event of a round in a savepoint; sort it into handled, to try alone, or failed."""
+        inbox_id, attempts, channel, item, received_at = row
+        try:
+            event = parse_item(channel, item)
+            with session.begin_nested():
+                if self.inbox_sessions is self.sessions and not inbox.take(session, inbox_id, attempts):
+                    return  # another worker took it over after our lease ran out
+                handle_event(session, self.intake, event, received_at)
+            handled.append(inbox_id)
+        except TRANSIENT as exc:
+            log.warning("%s in a round; the event is tried on its own", type(exc).__name__)
+            alone.append(row)
+        except Exception as exc:  # noqa: BLE001 - a bug, or an unreadable item: set it aside, the user's next go on
+            log.exception("inbox event %s failed; set aside", inbox_id)
+            failed.append((inbox_id, type(exc).__name__))
 
     def process_all(self, max_rounds: int = 1000) -> int:
         """Handle rounds until the inbox has nothing due; return how many events were leased."""

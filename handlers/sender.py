@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import random
 import threading
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.graph import GraphError, Sender
@@ -19,7 +21,9 @@ from storage import alerts, outbox, pacing, status
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)  # a crashed sender's messages are taken up again after this
-BATCH = 50
+BATCH = 50  # users per round
+CHAIN = 4  # messages of one user sent one after the other in a round (typing indicator, reply, ...)
+SENT, FAILED, PAUSE = "sent", "failed", "pause"  # the outcome of one call
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 600.0
 TOKEN_CODES = {190}  # the page token is expired or revoked: every send would fail the same way
@@ -55,49 +59,68 @@ class OutboxSender:
         self._spacing, self._last_call = threading.Lock(), 0.0
 
     def deliver_once(self) -> int:
-        """Send one round of due messages (the first waiting one of each user); return how many were tried.
+        """Send one round of due messages; return how many were tried.
 
-        A round holds at most one message per user, so sending its messages side by side keeps each user's
-        order; the calls are spread out at `rate` per second, counted across every sender of the installation.
+        A round takes the first waiting message of up to BATCH users with the ones right behind it (a typing
+        indicator and the reply): one thread sends a user's messages one after the other, so each user's order
+        holds while users are served side by side. The calls are spread out at `rate` per second, counted
+        across every sender of the installation.
         """
         with self.sessions.begin() as session:
             if self._blocked(session):
                 return 0
             now = self.clock()
-            claimed = outbox.claim_batch(session, now, BATCH, LEASE)
-            calls = []
-            for row in claimed:  # no call to Meta: simulator contacts, typing indicators gone stale
-                if simulated(row.recipient) or (_is_typing(row.body) and now - row.created_at > STALE_TYPING):
-                    outbox.mark_sent(session, row.id, None, now)
-                else:
-                    calls.append((row.id, row.body, row.attempts))
-            if not calls:
-                return len(claimed)
-            start = pacing.reserve(session, PACING_KEY, len(calls), self.rate, now)
+            claimed = outbox.claim_chains(session, now, BATCH, CHAIN, LEASE)
+            chains = []
+            for chain in claimed:  # no call to Meta: simulator contacts, typing indicators gone stale
+                calls = []
+                for row in chain:
+                    if simulated(row.recipient) or (_is_typing(row.body) and now - row.created_at > STALE_TYPING):
+                        outbox.mark_sent(session, row.id, None, now)
+                    else:
+                        calls.append((row.id, row.body, row.attempts))
+                if calls:
+                    chains.append(calls)
+            tried = sum(len(chain) for chain in claimed)
+            if not chains:
+                return tried
+            start = pacing.reserve(session, PACING_KEY, sum(len(calls) for calls in chains), self.rate, now)
         stop = threading.Event()  # set when sending must pause (a refused token): the rest is given back
+        slots = itertools.count()  # the reserved calls, handed out in the order they go
+        sent = _SentRecorder(self.sessions)
 
-        def send(index: int, row: tuple[int, dict[str, Any], int]) -> None:
-            if stop.is_set():
-                with self.sessions.begin() as session:
-                    outbox.release(session, [row[0]])
-                return
-            slot = (start + timedelta(seconds=index / self.rate) - self.clock()).total_seconds()
-            wait = self._spaced(time.monotonic() + max(slot, 0.0)) - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            if not self._deliver(*row):
-                stop.set()
+        def send(calls: list[tuple[int, dict[str, Any], int]]) -> None:
+            for position, call in enumerate(calls):
+                if stop.is_set():
+                    outcome = None
+                else:
+                    slot = (start + timedelta(seconds=next(slots) / self.rate) - self.clock()).total_seconds()
+                    wait = self._spaced(time.monotonic() + max(slot, 0.0)) - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    outcome = self._deliver(*call, sent)
+                if outcome is not SENT:  # the rest of this user's messages wait behind the one not sent
+                    rest = calls[position + (outcome is not None):]
+                    if rest:
+                        with self.sessions.begin() as session:
+                            outbox.release(session, [row[0] for row in rest])
+                    if outcome is PAUSE:
+                        stop.set()
+                    return
 
-        first = 0
-        if self._pool is None or not self._trusted:  # after a start or a refused token, one call tests the way
-            send(0, calls[0])
-            first = 1
-        if self._pool is None:
-            for index in range(first, len(calls)):
-                send(index, calls[index])
-        else:
-            list(self._pool.map(send, range(first, len(calls)), calls[first:]))
-        return len(claimed)
+        try:
+            first = 0
+            if self._pool is None or not self._trusted:  # after a start or a refused token, one user tests the way
+                send(chains[0])
+                first = 1
+            if self._pool is None:
+                for calls in chains[first:]:
+                    send(calls)
+            else:
+                list(self._pool.map(send, chains[first:]))
+        finally:
+            sent.write()
+        return tried
 
     def _spaced(self, wanted: float) -> float:
         """Return the monotonic time a call may go: at its slot, and never closer than 1/rate to this process's
@@ -133,18 +156,17 @@ class OutboxSender:
             return False
         return True
 
-    def _deliver(self, outbox_id: int, body: dict, attempts: int) -> bool:
-        """Send one leased message and record what happened; return False when sending must pause."""
+    def _deliver(self, outbox_id: int, body: dict, attempts: int, sent: _SentRecorder) -> str:
+        """Send one leased message and record what happened: SENT, FAILED (kept or set for a retry) or PAUSE."""
         if attempts > 1:
             log.warning("outbox %s: attempt %d (an earlier outcome may be unknown)", outbox_id, attempts)
         try:
             message_id = self.client.send(body)
         except GraphError as error:
-            return self._record_failure(outbox_id, error, attempts)
-        with self.sessions.begin() as session:
-            outbox.mark_sent(session, outbox_id, message_id, self.clock())
+            return FAILED if self._record_failure(outbox_id, error, attempts) else PAUSE
+        sent.add(outbox_id, message_id, self.clock())
         self._trusted = True
-        return True
+        return SENT
 
     def _record_failure(self, outbox_id: int, error: GraphError, attempts: int) -> bool:
         """Retry later when that can help; keep a final failure with its reason; pause on a refused token."""
@@ -165,3 +187,37 @@ class OutboxSender:
                 outbox.mark_failed(session, outbox_id, str(error))
                 log.error("send %s failed for good: %s", outbox_id, error)
         return True
+
+
+class _SentRecorder:
+    """Records sent messages with group commit: a thread that finds no write going on writes everything recorded
+    so far in one transaction, the others only add theirs. One write per call would queue the sending threads
+    behind SQLite's single write lock; the gap between a call and its record stays one short transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self._waiting: list[tuple[int, str | None, datetime]] = []
+        self._lock, self._writing = threading.Lock(), threading.Lock()
+
+    def add(self, outbox_id: int, message_id: str | None, at: datetime) -> None:
+        with self._lock:
+            self._waiting.append((outbox_id, message_id, at))
+        self.write(wait=False)
+
+    def write(self, wait: bool = True) -> None:
+        """Write what waits; with wait=False, leave it to a write already going on."""
+        while self._writing.acquire(blocking=wait):
+            try:
+                with self._lock:
+                    batch, self._waiting = self._waiting, []
+                if batch:
+                    try:
+                        with self.sessions.begin() as session:
+                            outbox.mark_sent_many(session, batch)
+                    except SQLAlchemyError:  # the calls went out: a lease that runs out would send them again
+                        log.exception("could not record %d sent messages", len(batch))
+            finally:
+                self._writing.release()
+            with self._lock:
+                if not self._waiting:  # else one came in while this write went on and its thread left it to us
+                    return

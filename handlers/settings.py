@@ -41,7 +41,7 @@ class Settings:
     send_interval: float = 1.0
     inbox_interval: float = 0.05  # how often a process looks for webhook events another process stored
     send_rate: float = 250.0  # Send API calls per second for the whole installation; Meta allows about 300
-    send_concurrency: int = 8  # Send API calls in flight at once per process
+    send_concurrency: int = 16  # Send API calls in flight at once per process (users served side by side)
     advisor_sla: float = 86400.0  # seconds: an advisor answers within 24 hours
     urgent_sla: float = 3600.0
     followup_after: float = 86400.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.lease import claim_first_in_line
@@ -22,6 +22,45 @@ def enqueue(session: Session, *, contact_id: int, recipient: str, body: dict[str
 def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
     """Lease due messages that are first in line for their recipient, so each user's replies stay in order."""
     return claim_first_in_line(session, OutboxMessage, "recipient", now, limit, lease, PENDING, SENDING)
+
+
+def claim_chains(session: Session, now: datetime, users: int, per_user: int,
+                 lease: timedelta) -> list[list[OutboxMessage]]:
+    """Lease the first due message of up to `users` recipients, each with the due ones right behind it (at most
+    `per_user` in all), so one thread can send a user's typing indicator and reply one after the other.
+
+    The followers need no lock of their own: no other sender takes them while the first is leased.
+    """
+    heads = claim_batch(session, now, users, lease)
+    if per_user < 2 or not heads:
+        return [[head] for head in heads]
+    rank = func.row_number().over(partition_by=OutboxMessage.recipient, order_by=OutboxMessage.id).label("rank")
+    queued = (select(OutboxMessage.id, rank)
+              .where(OutboxMessage.recipient.in_([head.recipient for head in heads]),
+                     OutboxMessage.status.in_((PENDING, SENDING)),
+                     OutboxMessage.id.not_in([head.id for head in heads])).subquery())
+    nearest = select(queued.c.id).where(queued.c.rank < per_user)
+    followers: dict[str, list[OutboxMessage]] = {}
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(nearest)).order_by(OutboxMessage.id))
+    for row in rows:
+        followers.setdefault(row.recipient, []).append(row)
+    chains = []
+    for head in heads:
+        chain = [head]
+        for row in followers.get(head.recipient, []):
+            if row.status != PENDING or row.next_attempt_at > now:
+                break  # one waiting for a retry (or a stray lease) keeps the rest behind it
+            row.status, row.locked_until, row.attempts = SENDING, head.locked_until, row.attempts + 1
+            chain.append(row)
+        chains.append(chain)
+    return chains
+
+
+def mark_sent_many(session: Session, sent: list[tuple[int, str | None, datetime]]) -> None:
+    """Record successful sends, (id, Meta's message id, when) each, in one statement."""
+    session.execute(update(OutboxMessage), [
+        {"id": outbox_id, "status": SENT, "message_id": message_id, "sent_at": at, "locked_until": None,
+         "last_error": None} for outbox_id, message_id, at in sent])
 
 
 def mark_sent(session: Session, outbox_id: int, message_id: str | None, now: datetime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from handlers import inbox_worker
 from storage import inbox
@@ -103,6 +103,37 @@ def test_an_event_that_cannot_be_handled_is_set_aside_and_the_user_goes_on(user:
     health = user.client.get("/healthz").json
     assert health["status"] == "degraded"
     assert [p["problem"] for p in health["problems"]] == ["inbox_events_set_aside"]
+
+
+def test_a_round_is_one_transaction_yet_an_event_that_fails_undoes_only_itself(
+        user: User, make_user: Any, services: Any, monkeypatch: Any) -> None:
+    others = [make_user(f"555000111222{n:04d}") for n in range(3)]
+    real = inbox_worker.handle_event
+
+    def fails_after_writing_for_one_user(session: Any, intake: Any, event: Any, now: Any) -> int:
+        queued = real(session, intake, event, now)  # a bug that strikes after the event wrote its rows
+        if event.sender == user.psid:
+            raise RuntimeError("bug")
+        return queued
+
+    monkeypatch.setattr(inbox_worker, "handle_event", fails_after_writing_for_one_user)
+    for someone in [user, *others]:
+        post(someone, messenger.text_item(someone.psid, f"hoi van {someone.psid}"))
+    commits: list[int] = []
+    listen = (services.engine, "commit", lambda connection: commits.append(1))
+    event.listen(*listen)
+    try:
+        assert services.inbox.process_once() == 4  # the four users' events in one round ...
+    finally:
+        event.remove(*listen)
+    # ... handled in one commit (with the inbox in the same database: + the lease and the setting aside)
+    assert len(commits) == (3 if services.inbox.inbox_sessions is services.sessions else 1)
+    services.sender.deliver_all()
+    assert sorted(inbound_texts(services)) == sorted(f"hoi van {o.psid}" for o in others)
+    assert all(PRIVACY_START in user.graph.texts(o.psid)[0] for o in others)
+    assert user.graph.texts(user.psid) == []  # its transcript line and replies were undone with it
+    assert [(e.sender, e.status, e.last_error) for e in stored(services)] == [(user.psid, inbox.FAILED,
+                                                                                "RuntimeError")]
 
 
 def test_a_redelivered_batch_is_stored_again_but_handled_once(user: User, services: Any) -> None:

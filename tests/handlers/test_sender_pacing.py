@@ -152,3 +152,28 @@ def test_reservations_of_two_senders_never_overlap(services: Any, settings: Any)
     assert len(starts) == 40 and starts[0][0] == now
     for (start, count), (following, _) in zip(starts, starts[1:], strict=False):
         assert following == start + timedelta(seconds=count / 50.0)
+
+
+def test_a_users_typing_indicator_and_reply_go_out_in_one_round(services: Any, graph: Any) -> None:
+    graph.delay = 0.02
+    psids = queue(services, users=12, per_user=2, typing=True)
+    services.sender.deliver_once()  # one thread per user sends the indicator, then both texts, one by one
+    for psid in psids:
+        calls = [r.body for r in graph.requests if r.body and r.body["recipient"]["id"] == psid]
+        assert [body.get("sender_action") or body["message"]["text"] for body in calls] == [
+            "typing_on", f"{psid} #0", f"{psid} #1"]
+    with services.sessions.begin() as session:
+        assert {row.status for row in session.scalars(select(OutboxMessage))} == {"sent"}
+
+
+def test_a_failed_call_keeps_the_rest_of_that_users_messages_behind_it(services: Any, graph: Any) -> None:
+    (psid,) = queue(services, users=1, per_user=3)
+    graph.fail_next(1)  # a 500 (code 2): tried again after a back-off
+    services.sender.deliver_once()
+    assert graph.texts(psid) == []
+    with services.sessions.begin() as session:
+        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        assert [(row.status, row.attempts) for row in rows] == [("pending", 1), ("pending", 0), ("pending", 0)]
+        rows[0].next_attempt_at = services.clock()  # the back-off is over
+    services.sender.deliver_all()
+    assert graph.texts(psid) == [f"{psid} #{n}" for n in range(3)]

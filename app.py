@@ -10,6 +10,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from bot.engine import Context
+from handlers.erasure_worker import ErasureWorker
 from handlers.flow_library import FlowLibrary, seed_defaults
 from handlers.graph import GraphClient, PrintingSender, Sender
 from handlers.inbound import Intake
@@ -23,7 +24,6 @@ from handlers.settings import Settings, check, load_settings
 from handlers.subscription import SubscriptionCheck
 from storage.db import inbox_url, make_engine, make_session_factory, upgrade
 
-MAX_WEBHOOK_BODY = 2 * 1024 * 1024  # Meta's batches are far smaller; anything larger is refused with 413
 log = logging.getLogger(__name__)
 
 
@@ -47,13 +47,15 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
         for seeded in seed_defaults(session, settings.flows_dir, settings.lexicon_file, utc_now()):
             log.info("published the default %s", seeded)
         library.live(session)  # compile the live versions now, not on the first user's message
-    context = Context(retention_days=settings.retention_days)
+    context = Context(retention_days=settings.retention_days,
+                      privacy_url=f"{settings.public_url}/privacy" if settings.public_url else "")
     timing = Timing(advisor_sla=timedelta(seconds=settings.advisor_sla),
                     urgent_sla=timedelta(seconds=settings.urgent_sla),
                     followup_after=timedelta(seconds=settings.followup_after),
                     window_margin=timedelta(seconds=settings.window_margin))
     intake = Intake(flows=library, case_prefix=settings.case_prefix,
-                    context=context, timing=timing, handover_app_id=settings.handover_target_app_id)
+                    context=context, timing=timing, handover_app_id=settings.handover_target_app_id,
+                    erasure_grace=settings.erasure_grace, flood_limit=settings.flood_limit)
     if client is None:
         client = (GraphClient(settings.graph_api_url, settings.page_access_token, settings.graph_timeout,
                               connections=max(10, settings.send_concurrency))
@@ -62,12 +64,14 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
                           concurrency=settings.send_concurrency)
     subscription = SubscriptionCheck(sessions, client, settings.app_id, utc_now) \
         if settings.app_id and isinstance(client, GraphClient) else None
+    inbox_sessions = make_session_factory(inbox_engine) if separate_inbox else sessions
     services = Services(settings=settings, engine=engine, sessions=sessions, intake=intake, sender=sender,
                         mailer=AlertMailer(sessions, settings.smtp),
                         reminders=ReminderWorker(sessions, timing, utc_now),
                         inbox_engine=inbox_engine, subscription=subscription,
-                        inbox=InboxWorker(sessions, intake, utc_now,
-                                          make_session_factory(inbox_engine) if separate_inbox else None))
+                        inbox=InboxWorker(sessions, intake, utc_now, inbox_sessions),
+                        erasure=ErasureWorker(sessions, inbox_sessions, utc_now, settings.retention_days,
+                                              settings.abandoned_days))
     services.inbox.on_queued = lambda: services.jobs.wake() if services.jobs else None  # replies go out at once
     return services
 
@@ -77,14 +81,15 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
 
     Under gunicorn with separate `python app.py worker` processes, use 'app:create_app(start_background=False)'.
     """
-    from handlers import console, health, webhook
+    from handlers import console, data_deletion, health, logsafe, privacy, security_headers, webhook
 
     settings = settings or load_settings()
+    logsafe.configure(settings.secret_key or settings.app_secret)  # the same pseudonym in every process
     if not logging.getLogger().handlers:  # under gunicorn nobody else configures logging
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every state change at INFO
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=_secret_key(settings), MAX_CONTENT_LENGTH=MAX_WEBHOOK_BODY,
+    app.config.update(SECRET_KEY=_secret_key(settings), MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=not settings.insecure_cookies)
     services = build_services(settings)
@@ -92,8 +97,12 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
     csrf = CSRFProtect(app)
     csrf.exempt(webhook.bp)  # Meta signs its posts; it cannot send our CSRF token
     app.register_blueprint(webhook.bp)
+    csrf.exempt(data_deletion.bp)  # Meta signs the deletion request itself
+    app.register_blueprint(data_deletion.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(console.bp)
+    security_headers.init_app(app)
+    app.register_blueprint(privacy.bp)
     if start_background:
         services.jobs = Jobs(app, services, settings.send_interval)
         services.jobs.start()

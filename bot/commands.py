@@ -6,6 +6,7 @@ import re
 from bot.inputs import Input, Postback, Text
 
 RESTART, HELP, HUMAN, ENGLISH, DUTCH, ERASE = "restart", "help", "human", "english", "dutch", "erase"
+ERASE_CONFIRM, ERASE_CANCEL = "erase_confirm", "erase_cancel"  # the answers to "are you sure?"
 
 # One table, matched against the whole message (a word inside a sentence is an answer, not a command).
 WORDS = {
@@ -19,7 +20,9 @@ WORDS = {
     ERASE: ("verwijder mijn gegevens", "wis mijn gegevens", "wis alles", "verwijder alles", "gegevens wissen",
             "delete my data", "erase my data", "delete everything", "erase everything"),
 }
-POSTBACKS = {"RESTART": RESTART, "HELP": HELP, "HUMAN": HUMAN, "ENGLISH": ENGLISH, "DUTCH": DUTCH, "ERASE": ERASE}
+POSTBACKS = {"RESTART": RESTART, "HELP": HELP, "HUMAN": HUMAN, "ENGLISH": ENGLISH, "DUTCH": DUTCH, "ERASE": ERASE,
+             "ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL}
+QUICK_REPLIES = {"ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL}  # buttons the bot itself offers
 _LOOKUP = {word: command for command, words in WORDS.items() for word in words}
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 
@@ -33,6 +36,8 @@ def command_for(event: Input) -> str | None:
     """Return the global command an input asks for, if any."""
     if isinstance(event, Postback):
         return POSTBACKS.get(event.payload)
+    if isinstance(event, Text) and event.payload in QUICK_REPLIES:
+        return QUICK_REPLIES[event.payload]
     if isinstance(event, Text) and event.payload is None and len(event.text) <= 40:
         return _LOOKUP.get(normalise(event.text))
     return None

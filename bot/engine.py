@@ -10,7 +10,7 @@ from bot.case import summarise
 from bot.inputs import GET_STARTED, Input, Media, Postback, Text
 from bot.language import guess_locale
 from bot.machine import next_step
-from bot.outputs import Outcome, Reply
+from bot.outputs import Outcome, QuickReply, Reply
 from bot.render import links_reply, say, step_reply
 from bot.state import ConversationState
 from flows.lexicon import Lexicon
@@ -36,6 +36,9 @@ class Context:
 
     retention_days: int = 180
     lexicon: Lexicon | None = None
+    erasure_grace: float = 86400.0  # seconds advisors get before an open case is erased
+    erasure_waits: bool = False  # whether an erasure would wait for that grace (the user has an open case)
+    privacy_url: str = ""  # the public privacy page; a text line that names it is left out when empty
 
 
 def step(state: ConversationState, event: Input, flow: Flow, context: Context = Context()) -> Outcome:
@@ -118,7 +121,18 @@ def _run_command(command: str, state: ConversationState, flow: Flow, context: Co
         return _with_question(state, flow, context, say(texts.LANGUAGE_SET, state.locale))
     if command == commands.HELP:
         return _with_question(state, flow, context, say(texts.HELP, locale))
-    lead = (say(texts.ERASURE_REQUESTED if command == commands.ERASE else texts.ADVISOR_REQUESTED, locale),)
+    if command == commands.ERASE:  # explain what goes, and ask to confirm with a button
+        buttons = (QuickReply(texts.ERASE_YES.get(locale), "ERASE_CONFIRM"),
+                   QuickReply(texts.ERASE_NO.get(locale), "ERASE_CANCEL"))
+        return Outcome(state, (Reply(texts.ERASURE_ASK.get(locale), buttons),))
+    if command == commands.ERASE_CONFIRM:  # the handler carries it out, at once or after the advisors' grace
+        hours = max(1, round(context.erasure_grace / 3600))
+        text = say(texts.ERASURE_AFTER_GRACE, locale, hours=hours) if context.erasure_waits \
+            else say(texts.ERASURE_NOW, locale)
+        return Outcome(state, (text,), (outputs.ERASURE_CONFIRMED,))
+    if command == commands.ERASE_CANCEL:
+        return _with_question(state, flow, context, say(texts.ERASURE_CANCELLED, locale))
+    lead = (say(texts.ADVISOR_REQUESTED, locale),)
     if state.in_intake:
         lead += (say(texts.ADVISOR_CONTINUE, locale),)
     outcome = _with_question(state, flow, context, *lead)

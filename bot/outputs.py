@@ -28,6 +28,7 @@ CASE_COMPLETED = "case_completed"  # an end step that stores a case was reached
 HUMAN_REQUESTED = "human_requested"  # the user asked for an advisor
 FLAGGED = "flagged"  # an answer raised a safety flag (danger, sextortion, ...)
 INTAKE_STARTED = "intake_started"
+ERASURE_CONFIRMED = "erasure_confirmed"  # the user confirmed that their data is to be erased
 FOLLOWUP_PREFIX = "followup:"  # followup:resolved or followup:need_help, the user's answer to the follow-up
 
 

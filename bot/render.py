@@ -1,6 +1,7 @@
 """Turn flow steps into replies in the user's language."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from bot import texts
@@ -9,6 +10,7 @@ from bot.outputs import QuickReply, Reply
 from flows.model import Flow, Step, Texts
 
 KEEP_REFERENCE = {"case_reference": "{case_reference}"}  # filled in by storage once the case exists
+OPTIONAL_LINES = ("privacy_url",)  # a line naming one of these is left out when it has no value
 
 
 def step_text(step: Step, answers: Mapping[str, str]) -> Texts:
@@ -21,8 +23,12 @@ def step_text(step: Step, answers: Mapping[str, str]) -> Texts:
 
 
 def fill(text: str, values: Mapping[str, object]) -> str:
-    """Fill known placeholders, leaving {case_reference} for later."""
-    return text.format_map({**values, **KEEP_REFERENCE})
+    """Fill known placeholders, leaving {case_reference} for later and dropping lines with an empty optional one."""
+    for name in OPTIONAL_LINES:
+        if not values.get(name) and f"{{{name}}}" in text:
+            kept = "\n".join(line for line in text.split("\n") if f"{{{name}}}" not in line)
+            text = re.sub(r"\n{3,}", "\n\n", kept).strip()  # no gap where a paragraph of its own was
+    return text.format_map({name: "" for name in OPTIONAL_LINES} | {**values, **KEEP_REFERENCE})
 
 
 def step_reply(step: Step, answers: Mapping[str, str], locale: str, values: Mapping[str, object]) -> Reply:

@@ -67,12 +67,36 @@ ADVISOR_REQUESTED = Texts(
     en="I've asked an advisor to get back to you. You'll hear from us within 24 hours. "
     "Is someone in danger right now? Call 112 straight away.",
 )
-ERASURE_REQUESTED = Texts(
-    nl="Ik heb je verzoek om je gegevens te wissen doorgegeven aan een adviseur. "
-    "Die regelt het binnen 24 uur en laat het je hier weten.",
-    en="I've passed your request to erase your data to an advisor, "
-    "who will take care of it within 24 hours and let you know here.",
+ERASURE_ASK = Texts(
+    nl="Wil je dat we je gegevens wissen? Dan verwijderen we dit gesprek en alles wat je ons hebt verteld. "
+    "We houden alleen anonieme cijfers over, zoals het soort melding en de datum. Daarna kunnen we je niet meer "
+    "helpen met wat je ons vertelde. Weet je het zeker?",
+    en="Do you want us to erase your data? Then we delete this chat and everything you told us. We only keep "
+    "anonymous figures, such as the kind of report and the date. After that we can no longer help you with what "
+    "you told us. Are you sure?",
 )
+ERASE_YES = Texts(nl="Ja, wis alles", en="Yes, erase it all")
+ERASE_NO = Texts(nl="Nee, toch niet", en="No, keep it")
+ERASURE_NOW = Texts(
+    nl="Oké, we wissen je gegevens nu. Dit is ons laatste bericht in dit gesprek. "
+    "Je kunt ons altijd opnieuw een bericht sturen. Is iemand in gevaar? Bel dan meteen 112.",
+    en="Okay, we are erasing your data now. This is our last message in this chat. "
+    "You can always message us again. Is someone in danger? Call 112 straight away.",
+)
+ERASURE_AFTER_GRACE = Texts(
+    nl="Oké. Je melding staat nog open, dus een adviseur kijkt er eerst nog even naar, bijvoorbeeld of iemand "
+    "in gevaar is. Binnen {hours} uur wissen we daarna alles. Is iemand nu in gevaar? Bel dan meteen 112.",
+    en="Okay. Your report is still open, so an advisor will look at it first, for example whether someone is "
+    "in danger. Within {hours} hours we then erase everything. Is someone in danger right now? Call 112 "
+    "straight away.",
+)
+SLOW_DOWN = Texts(
+    nl="Je stuurt veel berichten vlak na elkaar. Ik bewaar ze allemaal. Wacht even met typen, dan antwoord ik "
+    "weer. Is iemand in gevaar? Bel dan meteen 112.",
+    en="You're sending a lot of messages in a row. I keep them all. Please wait a moment before typing again, "
+    "then I'll answer. Is someone in danger? Call 112 straight away.",
+)
+ERASURE_CANCELLED = Texts(nl="Goed, we wissen niets.", en="All right, we won't erase anything.")
 ADVISOR_CONTINUE = Texts(
     nl="Wil je intussen de vragen verder invullen? Dat helpt de adviseur.",
     en="Would you like to go on with the questions meanwhile? That helps the advisor.",

@@ -15,7 +15,7 @@ CRIMINAL = frozenset({"threat", "sextortion", "intimate_images", "grooming", "do
                       "identity_fraud", "discrimination"})
 URGENT = frozenset({"danger", "self_harm", "threat", "sextortion", "grooming"})  # + intimate images of a minor
 CASE_FIELDS = ("category", "urgency", "contact_method")
-PLACEHOLDERS = ("case_reference", "retention_days")
+PLACEHOLDERS = ("case_reference", "retention_days", "privacy_url")
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ def run_chat(services: Services, terminal: TerminalSender, user: str, lines: Tex
                       text=event_input.text)
         services.process([event])
         services.sender.deliver_all()
+        if services.erasure.run_due():  # no scheduler runs here: a confirmed erasure is carried out at once
+            terminal.out.write("     (your data has been erased)\n")
 
 
 def _prompted(lines: TextIO, out: TextIO) -> Any:

@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", choices=("advisor", "admin"), required=True)
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    purge = commands.add_parser("purge", help="erase closed cases past RETENTION_DAYS and conversations abandoned "
+                                              "for ABANDONED_DAYS (the scheduler does this every hour)")
+    purge.add_argument("--dry-run", action="store_true", help="only show what would be erased")
     db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply the migrations")
     classify = commands.add_parser("classify", help="safety categories of each line on standard input, as JSON")
@@ -142,6 +145,21 @@ def users(args: argparse.Namespace) -> int:
     return 0
 
 
+def purge(args: argparse.Namespace) -> int:
+    """Erase (or with --dry-run list) what is past its retention period."""
+    from app import build_services
+
+    settings = load_settings()
+    services = build_services(settings)
+    found = services.erasure.expired() if args.dry_run else services.erasure.purge()
+    verb = "would erase" if args.dry_run else "erased"
+    print(f"{verb} {len(found.closed_cases)} closed case(s) older than {settings.retention_days} days"
+          + (": " + ", ".join(found.closed_cases) if found.closed_cases else ""))
+    print(f"{verb} {len(found.abandoned_contacts)} conversation(s) abandoned for {settings.abandoned_days} days "
+          "without a case")
+    return 0
+
+
 def db(args: argparse.Namespace) -> int:
     """Apply the migrations."""
     from storage.db import make_engine, upgrade
@@ -172,5 +190,5 @@ def classify(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "users": users, "db": db,
+COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "users": users, "purge": purge, "db": db,
             "classify": classify, "flows": flow_cli.run, "lexicon": flow_cli.run}

@@ -4,27 +4,31 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import engine, followup, outputs
+from bot import engine, followup, outputs, texts
 from bot.case import summarise
-from bot.inputs import GET_STARTED, Postback
+from bot.inputs import GET_STARTED, Input, Postback
 from bot.outputs import Outcome
+from bot.render import say
+from bot.state import ConversationState
 from flows.model import Flow
 from handlers import reminders
 from handlers.flow_library import FlowLibrary
+from handlers.logsafe import pseudonym
 from handlers.messenger import Event, send_bodies, simulated, typing_body
 from handlers.reminders import Timing
-from storage import alerts, cases, conversations, events, notes, outbox, transcript
+from storage import alerts, cases, conversations, erasure, events, notes, outbox, transcript
 from storage.models import Case, Contact, Conversation
 
 log = logging.getLogger(__name__)
 ENGINE_KINDS = ("message", "postback", "referral")
 STORED_KINDS = ENGINE_KINDS + ("standby", "edit")
 PAGE_INBOX_APPS = {"263902037430900", "26390203743090"}  # Meta's Page Inbox (the docs print both)
+FLOOD_WINDOW = timedelta(seconds=10)  # nobody types 3 messages a second for 10 seconds; a script or a stuck key does
 CASE_EFFECTS = {outputs.CASE_COMPLETED, outputs.HUMAN_REQUESTED, outputs.FLAGGED}
 
 
@@ -37,6 +41,8 @@ class Intake:
     context: engine.Context
     timing: Timing = Timing()
     handover_app_id: str = ""  # HANDOVER_TARGET_APP_ID: where the thread goes when the user asks for an advisor
+    erasure_grace: float = 86400.0  # ERASURE_GRACE: seconds advisors get on an open case before erasure
+    flood_limit: int = 30  # FLOOD_LIMIT: more messages than this from one user within FLOOD_WINDOW is a flood
 
 
 def needs_database(event: Event) -> bool:
@@ -76,6 +82,8 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     event_input = event.input
     if event.kind == "referral":  # opening the thread from an m.me link starts an intake if none runs
         event_input = Postback(GET_STARTED) if row.step is None and not row.completed else None
+    open_case = case is not None and case.status != "closed" and intake.erasure_grace > 0
+    context = dataclasses.replace(context, erasure_grace=intake.erasure_grace, erasure_waits=open_case)
     state = conversations.to_state(row, case.reference if case else None)
     if event.kind == "standby":  # another app (the Page Inbox) owns the thread: the bot stays silent
         if not row.paused:
@@ -87,6 +95,8 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
         return 0
     if event_input is None or event.kind not in ENGINE_KINDS:
         return 0
+    if event.kind == "message" and (flood := _flood_count(session, intake, contact, now)):
+        return _while_flooding(session, intake, flow, contact, row, case, state, event_input, context, flood, now)
     outcome = engine.step(state, event_input, flow, context)
     conversations.save_state(row, outcome.state)
     contact.locale = outcome.state.locale
@@ -98,9 +108,47 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     elif case is not None and completed_before:
         reminders.user_wrote(session, case, contact, intake.timing, now)
     queued = _queue_replies(session, contact, case, outcome, now)
+    if outputs.ERASURE_CONFIRMED in outcome.effects:
+        _erasure_confirmed(session, contact, case, context.erasure_waits, intake.erasure_grace, now)
     if intake.handover_app_id and case is not None and case.needs_human and not asked_before:
         queued += _pass_thread(session, contact, intake.handover_app_id, now)
     return queued
+
+
+def _flood_count(session: Session, intake: Intake, contact: Contact, now: datetime) -> int:
+    """Return how far over the flood limit the user is (0: not flooding)."""
+    return max(0, transcript.inbound_since(session, contact.id, now - FLOOD_WINDOW) - intake.flood_limit)
+
+
+def _while_flooding(session: Session, intake: Intake, flow: Flow, contact: Contact, row: Conversation,
+                    case: Case | None, state: ConversationState, event_input: Input, context: engine.Context,
+                    over: int, now: datetime) -> int:
+    """A flood: the message is kept and read for danger and crime, but not answered; the user is told once.
+
+    The flood's replies would otherwise take the Send API budget that every other user's replies share.
+    """
+    silent = engine.step(state.update(paused=True), event_input, flow, context)
+    _apply_effects(session, intake, flow, contact, row, case, silent, now)
+    if over > 1:
+        return 0
+    log.warning("a user is flooding the page: their messages are kept but not answered for now")
+    notice = Outcome(state, (say(texts.SLOW_DOWN, state.locale),))
+    return _queue_replies(session, contact, case, notice, now)
+
+
+def _erasure_confirmed(session: Session, contact: Contact, case: Case | None, waits: bool, grace: float,
+                       now: datetime) -> None:
+    """Record the user's erasure request; with an open case the advisors are alerted and get `grace` seconds."""
+    due_at = now + timedelta(seconds=grace) if waits else now
+    erasure.request(session, contact_id=contact.id, source=erasure.CHAT, due_at=due_at, now=now)
+    if case is not None:
+        notes.audit(session, action="erasure_requested", user_id=None, case_id=case.id, detail=erasure.CHAT, now=now)
+    if waits and case is not None:
+        case.needs_human = True
+        alerts.raise_alert(session, case_id=case.id, kind="erasure_requested", category=None,
+                           severity=case.urgency, now=now)
+    log.info("user %s: erasure requested (%s)", pseudonym(contact.psid),
+             "after the advisors' grace" if waits else "now")
 
 
 def _human_wrote(session: Session, event: Event, now: datetime) -> int:
@@ -114,7 +162,7 @@ def _human_wrote(session: Session, event: Event, now: datetime) -> int:
                       kind="advisor", text=event.text, mid=event.mid, now=now)
     if row is not None and not row.paused:
         row.paused = True  # the bot stays silent while a person talks with the user
-        log.info("conversation taken over from the Page Inbox")
+        log.info("user %s: conversation taken over from the Page Inbox", pseudonym(event.sender))
     if case is not None:
         reminders.advisor_replied(session, case, now)
     return 0
@@ -131,7 +179,8 @@ def _thread_moved(session: Session, event: Event, paused: bool, now: datetime) -
     row.paused = paused
     action = "page_inbox_took_over" if paused else "page_inbox_handed_back"
     notes.audit(session, action=action, user_id=None, case_id=row.case_id, now=now)
-    log.info("conversation %s", "taken over from the Page Inbox" if paused else "handed back to the bot")
+    log.info("user %s: conversation %s", pseudonym(event.sender),
+             "taken over from the Page Inbox" if paused else "handed back to the bot")
     return 0
 
 

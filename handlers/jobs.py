@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 # reached" for what is only a coalesced wake-up, thousands of times in a burst
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 INBOX_JOB, OUTBOX_JOB, REMINDER_JOB, ALERT_JOB = "inbox", "outbox", "reminders", "alerts"
+ERASURE_JOB, RETENTION_JOB = "erasure", "retention"
+ERASURE_INTERVAL = 5.0  # seconds: a confirmed erasure runs soon after the bot's last message went out
+RETENTION_INTERVAL = 3600.0
 SUBSCRIPTION_JOB = "subscription"
 ALERT_INTERVAL = 10.0
 
@@ -74,7 +77,9 @@ class Jobs:
         self.scheduler = BackgroundScheduler(timezone=UTC)
         now = datetime.now(UTC)
         work = {REMINDER_JOB: (services.reminders.run_due, services.settings.reminder_interval),
-                ALERT_JOB: (services.mailer.send_pending, ALERT_INTERVAL)}
+                ALERT_JOB: (services.mailer.send_pending, ALERT_INTERVAL),
+                ERASURE_JOB: (services.erasure.run_due, ERASURE_INTERVAL),
+                RETENTION_JOB: (services.erasure.purge, RETENTION_INTERVAL)}
         if services.subscription is not None:
             work[SUBSCRIPTION_JOB] = (services.subscription.run, services.settings.subscription_interval)
         for job_id, (function, seconds) in work.items():
@@ -100,6 +105,11 @@ class Jobs:
         self.loops[OUTBOX_JOB].wake()
         if self.scheduler.running:
             self.scheduler.modify_job(ALERT_JOB, next_run_time=datetime.now(UTC))
+
+    def wake_erasure(self) -> None:
+        """Look for due erasure requests now."""
+        if self.scheduler.running:
+            self.scheduler.modify_job(ERASURE_JOB, next_run_time=datetime.now(UTC))
 
     def wake_inbox(self) -> None:
         """Handle newly stored webhook events now."""

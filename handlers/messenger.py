@@ -1,6 +1,7 @@
 """Messenger webhook JSON -> typed events, and bot replies -> Send API bodies. No I/O here."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,9 @@ from bot.outputs import Reply
 MAX_TEXT = 2000  # Send API limit on message.text
 MAX_QUICK_REPLIES = 13
 MAX_QUICK_REPLY_TITLE = 20
+MAX_MID = 200  # the transcript's mid column; Meta's mids are about 100 characters
+MAX_KIND = 40  # the transcript's kind column ("attachment:image,video")
+MAX_MILLIS = 253_402_300_799_999  # the last millisecond of the year 9999: later times cannot be dates
 SIMULATOR_PREFIX = "sim-"  # the console simulator's test contacts; Meta's PSIDs are digits only
 IGNORED_KINDS = ("delivery", "read", "reaction", "optin", "policy_enforcement", "account_linking",
                  "pass_thread_control", "take_thread_control", "request_thread_control", "app_roles")
@@ -54,7 +58,8 @@ def parse_item(channel: str, item: Any) -> Event:
     if not isinstance(item, dict):
         raise BadEvent("messaging item is not an object")
     sender = _id(item.get("sender"))
-    timestamp = _millis(item.get("timestamp") or (item.get("delivery") or {}).get("watermark"))
+    delivery = item.get("delivery") if isinstance(item.get("delivery"), dict) else {}
+    timestamp = _millis(item.get("timestamp") or delivery.get("watermark"))
     if channel == "standby":
         return _standby(item, sender, timestamp)
     if isinstance(item.get("message"), dict):
@@ -67,11 +72,11 @@ def parse_item(channel: str, item: Any) -> Event:
     if isinstance(item.get("message_edit"), dict):
         edit = item["message_edit"]
         return Event("edit", _need(sender), timestamp, transcript_kind="edit", text=_text(edit.get("text")),
-                     mid=_text(edit.get("mid")))
+                     mid=_mid(edit.get("mid")))
     kind = next((k for k in IGNORED_KINDS if k in item), None)
     if kind in ("pass_thread_control", "take_thread_control") and isinstance(item[kind], dict):
         owner = item[kind].get("new_owner_app_id")
-        return Event(kind, sender, timestamp, app_id=str(owner) if owner is not None else None)
+        return Event(kind, sender, timestamp, app_id=str(owner)[:64] if isinstance(owner, (int, str)) else None)
     return Event(kind or "unknown", sender, timestamp)
 
 
@@ -79,11 +84,11 @@ def _message(message: dict[str, Any], sender: str | None, timestamp: int, user: 
     """Parse a message: text, quick-reply tap, or attachments."""
     if message.get("is_echo"):  # our page wrote: the user is the recipient
         app_id = message.get("app_id")
-        return Event("echo", user, timestamp, mid=_text(message.get("mid")), text=_text(message.get("text")),
+        return Event("echo", user, timestamp, mid=_mid(message.get("mid")), text=_text(message.get("text")),
                      app_id=str(app_id) if isinstance(app_id, (int, str)) else None, transcript_kind="advisor")
-    mid = _text(message.get("mid"))
+    mid = _mid(message.get("mid"))
     if not mid:
-        raise BadEvent("message without mid")
+        raise BadEvent("message without a usable mid")
     text = _text(message.get("text")) or ""
     payload = _text((message.get("quick_reply") or {}).get("payload")) if isinstance(
         message.get("quick_reply"), dict) else None
@@ -94,7 +99,7 @@ def _message(message: dict[str, Any], sender: str | None, timestamp: int, user: 
     elif text.strip() or not kinds:
         event_input, kind = Text(text), "text"
     else:
-        event_input, kind = Media(kinds), "attachment:" + ",".join(kinds)
+        event_input, kind = Media(kinds), _attachment_kind(kinds)
     return Event("message", _need(sender), timestamp, key=f"mid:{mid}", input=event_input,
                  transcript_kind=kind, text=text or None, mid=mid)
 
@@ -107,7 +112,7 @@ def _postback(postback: dict[str, Any], sender: str | None, timestamp: int) -> E
     ref = _text(referral.get("ref"))
     return Event("postback", sender, timestamp, key=f"postback:{sender}:{timestamp}",
                  input=Postback(payload, _text(postback.get("title")) or ""), transcript_kind="postback",
-                 text=_text(postback.get("title")), mid=_text(postback.get("mid")),
+                 text=_text(postback.get("title")), mid=_mid(postback.get("mid")),
                  referral=ref[:200] if ref else None)
 
 
@@ -117,11 +122,11 @@ def _standby(item: dict[str, Any], sender: str | None, timestamp: int) -> Event:
     if message.get("is_echo") or not message:
         return Event("standby", sender, timestamp)
     kinds = attachment_kinds(message.get("attachments"))
-    mid = _text(message.get("mid"))
+    mid = _mid(message.get("mid"))
     text = _text(message.get("text"))
     return Event("standby", _need(sender), timestamp, key=f"mid:{mid}" if mid else None,
                  input=Text(text) if text else None,  # read for danger and crime, never answered
-                 transcript_kind="text" if not kinds else "attachment:" + ",".join(kinds), text=text, mid=mid)
+                 transcript_kind=_attachment_kind(kinds) if kinds else "text", text=text, mid=mid)
 
 
 def attachment_kinds(attachments: Any) -> tuple[str, ...]:
@@ -135,6 +140,11 @@ def attachment_kinds(attachments: Any) -> tuple[str, ...]:
         if kind not in kinds:
             kinds.append(kind)
     return tuple(kinds)
+
+
+def _attachment_kind(kinds: tuple[str, ...]) -> str:
+    """Return the transcript kind for attachments, short enough for its column."""
+    return ("attachment:" + ",".join(kinds))[:MAX_KIND]
 
 
 def _id(party: Any) -> str | None:
@@ -157,11 +167,19 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _mid(value: Any) -> str | None:
+    """Return a message id that fits its column, or None."""
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_MID else None
+
+
 def _millis(value: Any) -> int:
-    """Return a timestamp in milliseconds; some Meta samples use seconds."""
+    """Return a timestamp in milliseconds (some Meta samples use seconds); 0 for one that cannot be a date."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0
-    return int(value * 1000) if value < 100_000_000_000 else int(value)
+    if isinstance(value, float) and not math.isfinite(value):  # Python's json reads NaN and Infinity
+        return 0
+    millis = int(value * 1000) if value < 100_000_000_000 else int(value)
+    return millis if 0 <= millis <= MAX_MILLIS else 0
 
 
 def simulated(psid: str) -> bool:

@@ -67,7 +67,7 @@ def advisor_replied(session: Session, case: Case, now: datetime) -> None:
 
 def case_closed(session: Session, case: Case, now: datetime) -> None:
     """Close a case and cancel everything still scheduled for it."""
-    case.status = "closed"
+    case.status, case.closed_at = "closed", now
     reminders.cancel(session, case.id, (reminders.ADVISOR, reminders.NEARING, reminders.FOLLOWUP), "case closed", now)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers.erasure_worker import ErasureWorker
 from handlers.inbound import Intake, needs_database
 from handlers.inbox_worker import InboxWorker, run_event
 from handlers.mailer import AlertMailer
@@ -41,6 +42,7 @@ class Services:
     reminders: ReminderWorker
     inbox: InboxWorker
     inbox_engine: Engine  # where the webhook stores events: the database, or SQLite's inbox file
+    erasure: ErasureWorker
     clock: Callable[[], datetime] = utc_now
     subscription: Any = field(default=None)  # handlers.subscription.SubscriptionCheck when APP_ID is set
     jobs: Any = field(default=None)  # handlers.jobs.Jobs when this process runs the background work

@@ -37,7 +37,14 @@ class Settings:
     case_prefix: str = "IDA"
     flows_dir: Path = ROOT / "flows"
     lexicon_file: Path = ROOT / "flows" / "lexicon.yaml"
-    retention_days: int = 180
+    retention_days: int = 180  # closed cases are erased this many days after closing
+    abandoned_days: int = 30  # conversations left mid-intake are erased after this many days of silence
+    erasure_grace: float = 86400.0  # seconds advisors get to act on an open case before an erasure request runs
+    flood_limit: int = 30  # messages from one user within 10 s above which the bot stops answering for a while
+    max_body_bytes: int = 1_048_576  # a webhook body larger than this gets 413 (Meta's batches are far smaller)
+    public_url: str = ""  # where the public reaches this app (https://bot.example.nl): links in the privacy notice
+    privacy_contact: str = ""  # the address the /privacy page names for questions and requests
+    organisation: str = "Ida Social Media Coach"  # the name the /privacy page speaks for
     send_interval: float = 1.0
     inbox_interval: float = 0.05  # how often a process looks for webhook events another process stored
     send_rate: float = 250.0  # Send API calls per second for the whole installation; Meta allows about 300
@@ -85,6 +92,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         case_prefix=env.get("CASE_PREFIX") or defaults.case_prefix,
         flows_dir=Path(env.get("FLOWS_DIR") or defaults.flows_dir),
         retention_days=_int(env, "RETENTION_DAYS", defaults.retention_days),
+        abandoned_days=_int(env, "ABANDONED_DAYS", defaults.abandoned_days),
+        erasure_grace=_seconds(env, "ERASURE_GRACE", defaults.erasure_grace),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
+        flood_limit=_int(env, "FLOOD_LIMIT", defaults.flood_limit),
+        public_url=env.get("PUBLIC_URL", "").strip().rstrip("/"),
+        privacy_contact=env.get("PRIVACY_CONTACT", "").strip(),
+        organisation=env.get("ORGANISATION", "").strip() or defaults.organisation,
         flow_approval=(env.get("FLOW_APPROVAL") or defaults.flow_approval).strip().lower(),
         send_rate=_seconds(env, "SEND_RATE", defaults.send_rate),
         inbox_interval=_seconds(env, "INBOX_INTERVAL", defaults.inbox_interval),
@@ -156,5 +170,9 @@ def check(settings: Settings) -> None:
     target = settings.handover_target_app_id
     if target and not target.isdigit():
         raise SettingsError(f"HANDOVER_TARGET_APP_ID must be an app id (digits only), not {target!r}")
+    if settings.max_body_bytes < 1024:
+        raise SettingsError("MAX_BODY_BYTES must be at least 1024 (a webhook batch from Meta is a few kB)")
+    if settings.retention_days < 1 or settings.abandoned_days < 1 or settings.flood_limit < 1:
+        raise SettingsError("RETENTION_DAYS, ABANDONED_DAYS and FLOOD_LIMIT must be at least 1")
     if not settings.case_prefix.isalnum():
         raise SettingsError(f"CASE_PREFIX must be letters and digits only, not {settings.case_prefix!r}")

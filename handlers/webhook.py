@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from handlers.messenger import BadEvent, iter_items
 from handlers.signature import verify_signature
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
+ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # half of an emoji's pair, or a lone half
+SURROGATE = re.compile("[\ud800-\udfff]")  # left after parsing only when its pair was missing
 
 
 @bp.get("/webhook")
@@ -37,9 +42,11 @@ def receive() -> ResponseReturnValue:
     if b"\\u0000" in raw:  # NUL means nothing in Messenger text, and PostgreSQL refuses to store it
         raw = raw.replace(b"\\u0000", b"\\ufffd")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw.decode("utf-8"))  # strict: json.loads(bytes) would let encoded surrogates through
+        if ESCAPED_SURROGATE.search(raw):
+            body = _without_lone_surrogates(body)
         items = iter_items(body)
-    except (ValueError, BadEvent) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, BadEvent, RecursionError) as exc:  # ValueError: bad JSON or UTF-8; RecursionError: nesting
         log.warning("webhook body refused: %s", type(exc).__name__)
         return Response("bad request", status=400, mimetype="text/plain")
     if body.get("object") != "page":
@@ -51,3 +58,16 @@ def receive() -> ResponseReturnValue:
         log.exception("webhook batch could not be stored")
         return Response("try again later", status=503, mimetype="text/plain")
     return Response("EVENT_RECEIVED", mimetype="text/plain")
+
+
+@bp.app_errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    """Answer a body over MAX_BODY_BYTES with a short 413 (any route), logged as a warning only."""
+    log.warning("request body over %s bytes refused on %s", current_app.config["MAX_CONTENT_LENGTH"], request.path)
+    return Response("request body too large", status=413, mimetype="text/plain")
+
+
+def _without_lone_surrogates(body: Any) -> Any:
+    """Replace each half of a surrogate pair that has no other half: no database can store one."""
+    text = json.dumps(body, ensure_ascii=False)
+    return json.loads(SURROGATE.sub("\ufffd", text)) if SURROGATE.search(text) else body

@@ -38,6 +38,7 @@ def inbox_url(url: str) -> str | None:
 def make_engine(url: str, **options: Any) -> Engine:
     """Create an engine with the settings each database needs for safe concurrent writes."""
     url = normalise_url(url)
+    options.setdefault("hide_parameters", True)  # an error's text must not carry a user's id or message into logs
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **options)
     options.setdefault("pool_pre_ping", True)

@@ -37,6 +37,13 @@ def remove(session: Session, inbox_ids: list[int]) -> None:
     session.execute(delete(InboxEvent).where(InboxEvent.id.in_(inbox_ids)))
 
 
+def forget_sender(session: Session, sender: str, until: datetime) -> int:
+    """Remove a user's events received up to `until` that still wait or were set aside (their data is erased)."""
+    statement = delete(InboxEvent).where(InboxEvent.sender == sender, InboxEvent.received_at <= until,
+                                         InboxEvent.status.in_((PENDING, FAILED)))
+    return session.execute(statement).rowcount  # type: ignore[attr-defined]
+
+
 def retry(session: Session, inbox_id: int, error: str, at: datetime) -> None:
     """Put an event back in line (its user's later events wait behind it) to be tried again at `at`."""
     session.execute(update(InboxEvent).where(InboxEvent.id == inbox_id)

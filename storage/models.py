@@ -111,6 +111,8 @@ class Case(Base):
     completed_at: Mapped[datetime | None]
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     test: Mapped[bool] = mapped_column(default=False, server_default=false())  # opened from the simulator
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)  # the retention period counts from here
+    erased_at: Mapped[datetime | None]  # personal data erased: only the anonymous record is left
 
 
 class CaseFlag(Base):
@@ -176,6 +178,24 @@ class SystemStatus(Base):
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(500))
     since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ErasureRequest(Base):
+    """A request to erase a user's data (from the chat, Meta's deletion callback or retention), and its state.
+
+    It names the contact only until the erasure is done; the code lets the requester look up the status.
+    """
+
+    __tablename__ = "erasure_requests"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    source: Mapped[str] = mapped_column(String(20))  # chat | meta | retention
+    status: Mapped[str] = mapped_column(String(10), default="waiting", index=True)  # waiting | done
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
+    cases_erased: Mapped[int] = mapped_column(default=0)
 
 
 class Message(Base):

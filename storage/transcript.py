@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Message
@@ -32,3 +32,9 @@ def for_contact(session: Session, contact_id: int, limit: int = 200) -> list[Mes
     """Return a contact's latest messages, oldest first."""
     latest = select(Message).where(Message.contact_id == contact_id).order_by(Message.id.desc()).limit(limit)
     return list(reversed(session.scalars(latest).all()))
+
+
+def inbound_since(session: Session, contact_id: int, since: datetime) -> int:
+    """Return how many messages the contact sent from `since` on (the flood check)."""
+    return session.scalar(select(func.count()).where(Message.contact_id == contact_id, Message.direction == "in",
+                                                     Message.created_at >= since)) or 0

@@ -32,8 +32,11 @@ def check_login(db: Session, email: str, password: str, now: datetime) -> tuple[
     user = users.user_by_email(db, email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
+        # not the address typed: it may be a password typed in the wrong field
+        notes.audit(db, action="login_failed", user_id=None, detail="unknown e-mail address", now=now)
         return None, "Wrong e-mail address or password."
     if user.locked_until is not None and user.locked_until > now:
+        notes.audit(db, action="login_while_locked", user_id=user.id, now=now)
         return None, "Too many failed attempts: this account is locked for 15 minutes."
     if not check_password_hash(user.password_hash, password):
         user.failed_logins += 1
@@ -103,6 +106,10 @@ def login() -> ResponseReturnValue:
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     """End the session."""
+    if g.user is not None:
+        services = current_app.extensions["intake"]
+        with services.sessions.begin() as db:
+            notes.audit(db, action="logout", user_id=g.user.id, now=services.clock())
     session.clear()
     return redirect(url_for("console.login"))
 

@@ -12,7 +12,7 @@ from flows.model import Flow
 from handlers.console import bp, handover
 from handlers.console.auth import login_required
 from storage import alerts, caselist, notes, reminders, users
-from storage.models import Case, User
+from storage.models import AuditEvent, Case, User
 
 PROMISE = timedelta(hours=24)  # what the bot tells every user
 MAX_NOTE = 5000
@@ -63,13 +63,14 @@ def case_detail(reference: str) -> ResponseReturnValue:
     services = current_app.extensions["intake"]
     with services.sessions.begin() as db:
         case = _case(db, reference)
+        notes.audit(db, action="case_viewed", user_id=g.user.id, case_id=case.id, now=services.clock())
         contact, conversation = handover.parties(db, case)
         flow = services.intake.flows.get(db, case.flow_id, case.flow_version)
         return render_template(
             "console/detail.html", case=case, contact=contact, conversation=conversation,
             answers=answer_summary(flow, case.answers), messages=caselist.transcript_for(db, case.id),
             flags=caselist.flags_for(db, case.id), reminders=reminders.for_case(db, case.id),
-            notes=notes.notes_for(db, case.id), audit=notes.audit_for(db, case.id),
+            notes=notes.notes_for(db, case.id), audit=_trail(db, case.id),
             assignee=db.get(User, case.assignee_id) if case.assignee_id else None, users=users.all_users(db),
             now=services.clock())
 
@@ -180,6 +181,11 @@ def answer_summary(flow: Flow | None, answers: dict[str, str]) -> list[tuple[str
             question = step.text.get("nl").splitlines()[0] if step.text else step.answer
             pairs.append((question, option.title.get("nl") if option else answers[step.answer]))
     return pairs + [(key, value) for key, value in answers.items() if key not in seen]
+
+
+def _trail(db: Session, case_id: int) -> list[tuple[AuditEvent, str | None]]:
+    """Return the case's audit trail as the page shows it: what was done (the log also keeps every view)."""
+    return [(event, who) for event, who in notes.audit_for(db, case_id) if event.action != "case_viewed"]
 
 
 def _case(db: Session, reference: str) -> Case:

@@ -17,7 +17,7 @@ from bot.diagram import mermaid
 from bot.safety import Detection, classify
 from flows.lexicon import load_lexicon_text
 from flows.loader import FlowError, load_flow_text
-from handlers import flow_admin
+from handlers import flow_admin, security_headers
 from handlers.console import bp
 from handlers.console.auth import admin_required
 from handlers.console.simulator import simulator_psid
@@ -100,11 +100,14 @@ def _render_editor(kind: str, name: str, test: TestResult | None = None) -> Resp
         source = draft.source if draft else (live.source if live else "")
         check = flow_admin.check_source(kind, source)
         history = flow_versions.history(db, kind, name)
+        mermaid_source = _diagram(source) if kind == FLOW and check.ok else ""
+        if mermaid_source:
+            security_headers.allow_inline_styles()  # Mermaid styles its SVG inline; scripts stay 'self' only
         return render_template(
             "console/flow_editor.html", kind=kind, name=name, draft=draft, live=live, source=source,
             what="safety lexicon" if kind == LEXICON else f"flow {name}",
             check=check, problem_lines=sorted({p.line for p in check.problems}),
-            mermaid_source=_diagram(source) if kind == FLOW and check.ok else "",
+            mermaid_source=mermaid_source,
             diff=_diff(live, draft), history=history, test=test,
             pending=[row for row in history if row.status == flow_versions.PENDING],
             two_person=services.settings.flow_approval == flow_admin.TWO_PERSON,

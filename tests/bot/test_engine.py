@@ -1,6 +1,7 @@
 """The engine on the shipped intake: whole conversations, branches, commands and input that does not fit."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import MappingProxyType
 
@@ -13,7 +14,7 @@ from bot.engine import Context, step
 from bot.inputs import GET_STARTED, Input, Media, Postback, Text
 from bot.machine import compile_flow
 from bot.outputs import Outcome, Reply
-from bot.render import step_reply
+from bot.render import fill, step_reply
 from bot.state import ConversationState
 from flows.lexicon import load_lexicon_file
 from flows.loader import load_flow_file
@@ -508,6 +509,25 @@ def test_the_retention_period_comes_from_the_context() -> None:
     assert "tot 30 dagen nadat" in outcome.replies[0].text
 
 
+@pytest.mark.parametrize(("first", "line"), [("hoi", "Meer over je privacy: "), ("hello", "More about your privacy: ")])
+def test_the_privacy_notice_links_the_privacy_page_when_there_is_one(first: str, line: str) -> None:
+    url = "https://bot.example.nl/privacy"
+    outcome = step(ConversationState(), Text(first), FLOW, Context(privacy_url=url))
+    assert f"{line}{url}\n" in outcome.replies[-1].text
+
+
+def test_without_a_privacy_page_the_notice_leaves_the_link_line_out() -> None:
+    for first in ("hoi", "hello"):
+        text = step(ConversationState(), Text(first), FLOW, Context()).replies[-1].text
+        assert "privacy:" not in text and "{" not in text and "\n\n\n" not in text and "http" not in text
+        assert text.split("\n\n")[1].endswith(("op elk moment.", "at any time."))
+
+
+def test_an_optional_line_of_its_own_leaves_no_gap() -> None:
+    assert fill("A\n\nMore: {privacy_url}\n\nB {retention_days}", {"retention_days": 9}) == "A\n\nB 9"
+    assert fill("A\nMore: {privacy_url}", {"privacy_url": "https://x.nl/privacy"}) == "A\nMore: https://x.nl/privacy"
+
+
 def test_the_machine_is_compiled_once_per_flow() -> None:
     assert compile_flow(FLOW) is compile_flow(FLOW)
     assert compile_flow(load_flow_file(INTAKE)) is not compile_flow(FLOW)
@@ -521,8 +541,32 @@ def test_a_command_as_the_very_first_message_still_starts_the_intake(word: str) 
 
 
 @pytest.mark.parametrize(("typed", "locale"), [("verwijder mijn gegevens", "nl"), ("Delete my data!", "en")])
-def test_asking_to_erase_data_reaches_an_advisor_and_keeps_the_place(typed: str, locale: str) -> None:
+def test_asking_to_erase_data_explains_what_goes_and_asks_to_confirm(typed: str, locale: str) -> None:
     state = at("reporter", privacy="yes", locale=locale)
     outcome = send(state, Text(typed))
-    assert outcome.effects == (outputs.HUMAN_REQUESTED,) and outcome.state.step == "reporter"
-    assert outcome.replies[0].text == texts.ERASURE_REQUESTED.get(locale)
+    assert outcome.effects == () and outcome.state == state  # nothing happens before the user confirms
+    (ask,) = outcome.replies
+    assert ask.text == texts.ERASURE_ASK.get(locale)
+    assert [q.payload for q in ask.quick_replies] == ["ERASE_CONFIRM", "ERASE_CANCEL"]
+
+
+def test_confirming_erasure_is_an_effect_for_the_handler_and_a_typed_yes_is_not() -> None:
+    state = at("reporter", privacy="yes")
+    confirmed = send(state, Text("Ja, wis alles", payload="ERASE_CONFIRM"))
+    assert confirmed.effects == (outputs.ERASURE_CONFIRMED,)
+    assert [r.text for r in confirmed.replies] == [texts.ERASURE_NOW.get("nl")]
+    assert outputs.ERASURE_CONFIRMED not in send(state, Text("ja")).effects  # only the button erases
+
+
+def test_with_an_open_case_the_user_hears_that_advisors_look_first() -> None:
+    context = dataclasses.replace(CONTEXT, erasure_waits=True, erasure_grace=86400)
+    outcome = step(at("reporter", privacy="yes"), Text("Yes, erase it all", payload="ERASE_CONFIRM"), FLOW, context)
+    assert outcome.effects == (outputs.ERASURE_CONFIRMED,)
+    assert "24" in outcome.replies[0].text and "112" in outcome.replies[0].text
+
+
+def test_cancelling_erasure_goes_back_to_the_question() -> None:
+    state = at("reporter", privacy="yes")
+    outcome = send(state, Text("Nee, toch niet", payload="ERASE_CANCEL"))
+    assert outcome.effects == () and outcome.state.step == "reporter"
+    assert outcome.replies[0].text == texts.ERASURE_CANCELLED.get("nl") and outcome.replies[-1].quick_replies

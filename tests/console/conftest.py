@@ -99,5 +99,10 @@ def page(insecure_cookies: None, served: str) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield browser.new_page()
+        page = browser.new_page()
+        refused: list[str] = []  # the Content-Security-Policy must never have to block anything on our pages
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        yield page
         browser.close()
+        assert refused == [], "the console broke its own Content-Security-Policy"

@@ -1,12 +1,16 @@
 """The webhook through the real app: handshake, signatures, every event type, redelivery, hostile bodies."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from app import create_app
+from handlers.settings import Settings, load_settings
 from handlers.signature import sign
 from storage.models import Contact, Conversation, Message, OutboxMessage, ProcessedEvent
 from tests.conftest import APP_SECRET, VERIFY_TOKEN
@@ -88,9 +92,44 @@ def test_malformed_events_are_skipped_with_200(user: Any, body: dict[str, Any]) 
     assert count(user.services, OutboxMessage) == 0
 
 
-def test_an_oversized_body_is_refused_without_a_500(user: Any) -> None:
-    raw = b'{"object":"page","entry":[],"pad":"' + b"x" * (3 * 1024 * 1024) + b'"}'
-    assert user.post(raw).status_code == 413
+def padded(size: int) -> bytes:
+    """Return a valid webhook body of exactly `size` bytes."""
+    head, tail = b'{"object":"page","entry":[],"pad":"', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def test_a_body_of_exactly_max_body_bytes_is_accepted(user: Any, settings: Settings) -> None:
+    assert settings.max_body_bytes == 1024 * 1024  # the default
+    assert user.post(padded(settings.max_body_bytes)).status_code == 200
+
+
+@pytest.mark.parametrize("extra", [1, 3 * 1024 * 1024])
+def test_a_body_over_max_body_bytes_gets_a_short_413_and_no_error_log(user: Any, settings: Settings, extra: int,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    response = user.post(padded(settings.max_body_bytes + extra))
+    assert response.status_code == 413 and response.data == b"request body too large"
+    assert response.mimetype == "text/plain"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_console_form_over_max_body_bytes_gets_the_same_413(user: Any, settings: Settings) -> None:
+    response = user.client.post("/console/login", data={"email": "x" * (settings.max_body_bytes + 1)})
+    assert response.status_code == 413 and response.data == b"request body too large"
+
+
+def test_max_body_bytes_from_the_environment_is_honoured(settings: Settings, graph: Any) -> None:
+    limit = load_settings({"MAX_BODY_BYTES": "4096"}).max_body_bytes
+    assert limit == 4096
+    app = create_app(dataclasses.replace(settings, max_body_bytes=limit), start_background=False)
+    try:
+        client = app.test_client()
+        for size, status in ((4096, 200), (4097, 413)):
+            raw = padded(size)
+            assert client.post("/webhook", data=raw, headers=messenger.signed_headers(raw, APP_SECRET)).status_code \
+                == status
+    finally:
+        app.extensions["intake"].sender.close()
+        app.extensions["intake"].close()
 
 
 def test_quick_reply_fixture_from_a_new_user_starts_the_intake(user: Any) -> None:

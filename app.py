@@ -10,6 +10,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from bot.engine import Context
+from flows.knowledge import load_knowledge_file
 from handlers.erasure_worker import ErasureWorker
 from handlers.flow_library import FlowLibrary, seed_defaults
 from handlers.graph import GraphClient, PrintingSender, Sender
@@ -47,7 +48,7 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
         for seeded in seed_defaults(session, settings.flows_dir, settings.lexicon_file, utc_now()):
             log.info("published the default %s", seeded)
         library.live(session)  # compile the live versions now, not on the first user's message
-    context = Context(retention_days=settings.retention_days,
+    context = Context(retention_days=settings.retention_days, links=load_knowledge_file(),  # flows/links.yml
                       privacy_url=f"{settings.public_url}/privacy" if settings.public_url else "")
     timing = Timing(advisor_sla=timedelta(seconds=settings.advisor_sla),
                     urgent_sla=timedelta(seconds=settings.urgent_sla),

@@ -7,6 +7,8 @@ from bot.inputs import Input, Postback, Text
 
 RESTART, HELP, HUMAN, ENGLISH, DUTCH, ERASE = "restart", "help", "human", "english", "dutch", "erase"
 ERASE_CONFIRM, ERASE_CANCEL = "erase_confirm", "erase_cancel"  # the answers to "are you sure?"
+REPORT, EMERGENCY, MY_DATA, CONTINUE = "report", "emergency", "my_data", "continue"  # the persistent menu's
+PAUSED_COMMANDS = {EMERGENCY, MY_DATA, ERASE, ERASE_CONFIRM, ERASE_CANCEL}  # answered during an advisor's take-over
 
 # One table, matched against the whole message (a word inside a sentence is an answer, not a command).
 WORDS = {
@@ -17,12 +19,16 @@ WORDS = {
             "talk to an advisor", "talk to advisor"),
     ENGLISH: ("english", "engels", "in english"),
     DUTCH: ("nederlands", "dutch", "in het nederlands"),
+    REPORT: ("iets melden", "ik wil iets melden", "report something", "i want to report something"),
+    MY_DATA: ("mijn gegevens", "my data", "my details"),
     ERASE: ("verwijder mijn gegevens", "wis mijn gegevens", "wis alles", "verwijder alles", "gegevens wissen",
             "delete my data", "erase my data", "delete everything", "erase everything"),
 }
 POSTBACKS = {"RESTART": RESTART, "HELP": HELP, "HUMAN": HUMAN, "ENGLISH": ENGLISH, "DUTCH": DUTCH, "ERASE": ERASE,
-             "ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL}
-QUICK_REPLIES = {"ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL}  # buttons the bot itself offers
+             "ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL, "REPORT": REPORT, "REPORT_PARENT": REPORT,
+             "EMERGENCY": EMERGENCY, "MY_DATA": MY_DATA}
+QUICK_REPLIES = {"ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL, "ERASE": ERASE,  # the bot's own
+                 "RESTART": RESTART, "REPORT_CONTINUE": CONTINUE}
 _LOOKUP = {word: command for command, words in WORDS.items() for word in words}
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot import commands, followup, outputs, safety, texts
+from bot import links as useful_links
 from bot.advice import advise, merge
 from bot.answers import Match, match_choice, match_text
 from bot.case import summarise
@@ -11,8 +12,9 @@ from bot.inputs import GET_STARTED, Input, Media, Postback, Text
 from bot.language import guess_locale
 from bot.machine import next_step
 from bot.outputs import Outcome, QuickReply, Reply
-from bot.render import links_reply, say, step_reply
+from bot.render import fill, links_reply, say, step_reply
 from bot.state import ConversationState
+from flows.knowledge import Knowledge
 from flows.lexicon import Lexicon
 from flows.model import Flow, Step
 
@@ -39,26 +41,44 @@ class Context:
     erasure_grace: float = 86400.0  # seconds advisors get before an open case is erased
     erasure_waits: bool = False  # whether an erasure would wait for that grace (the user has an open case)
     privacy_url: str = ""  # the public privacy page; a text line that names it is left out when empty
+    links: Knowledge | None = None  # the useful links offered without an intake
 
 
 def step(state: ConversationState, event: Input, flow: Flow, context: Context = Context()) -> Outcome:
     """Process one user input and return what happens next."""
     found = _detect(event, context)
     if state.paused:  # an advisor has the conversation: no bot reply, but the case is still flagged
-        return Outcome(state, (), (outputs.FLAGGED,) if found else (), found)
+        return _while_paused(state, event, flow, context, found)
     state = _detect_locale(state, event)
     return _with_advice(_dispatch(state, event, flow, context, found), found, flow, context)
+
+
+def _while_paused(state: ConversationState, event: Input, flow: Flow, context: Context,
+                  found: tuple[safety.Detection, ...]) -> Outcome:
+    """During a take-over only the menu's emergency and data items answer; other menu taps say who has it."""
+    command = commands.command_for(event)
+    if command in commands.PAUSED_COMMANDS:
+        outcome = _run_command(command, state, flow, context)
+        return Outcome(state, outcome.replies, outcome.effects, found)
+    tapped = isinstance(event, Postback) and (event.payload in commands.POSTBACKS or event.payload == "LINKS") \
+        or isinstance(event, Text) and event.payload in commands.QUICK_REPLIES  # a menu item or our own button
+    replies = (say(texts.ADVISOR_HAS_IT, state.locale),) if tapped else ()
+    return Outcome(state, replies, (outputs.FLAGGED,) if found else (), found)
 
 
 def _dispatch(state: ConversationState, event: Input, flow: Flow, context: Context,
               found: tuple[safety.Detection, ...]) -> Outcome:
     """Route an input: a global command, a picture, a new conversation, or an answer."""
-    command = commands.command_for(event)
+    offer = useful_links.requested(event, context.links, state.locale)  # the links menu or a topic tap
+    command = None if offer else commands.command_for(event)
     if command:
         return _run_command(command, state, flow, context)
     answer = followup.followup_answer(event.payload) if isinstance(event, Text) else None
     if answer:
         return _followup(state, answer, flow, context)
+    offer = offer or useful_links.offered(state, event, flow, context.links, found)  # a question naming a topic
+    if offer:  # never starts an intake; one under way asks its question again
+        return _with_question(state, flow, context, offer) if state.in_intake else Outcome(state, (offer,))
     if isinstance(event, Media):
         return _media(state, event, flow, context)
     if not state.in_intake:
@@ -121,6 +141,22 @@ def _run_command(command: str, state: ConversationState, flow: Flow, context: Co
         return _with_question(state, flow, context, say(texts.LANGUAGE_SET, state.locale))
     if command == commands.HELP:
         return _with_question(state, flow, context, say(texts.HELP, locale))
+    if command == commands.REPORT:  # the menu's report button: during an intake, go on or start again
+        if not state.in_intake:
+            return start(state, flow, context)
+        buttons = (QuickReply(texts.GO_ON.get(locale), "REPORT_CONTINUE"),
+                   QuickReply(texts.START_AGAIN.get(locale), "RESTART"))
+        return Outcome(state, (Reply(texts.REPORT_RUNNING.get(locale), buttons),))
+    if command == commands.CONTINUE:
+        return _with_question(state, flow, context) if state.in_intake or state.paused else \
+            _outside_intake(state, Text(""), flow, context)
+    if command == commands.EMERGENCY:
+        outcome = _with_question(state, flow, context, say(texts.EMERGENCY, locale))
+        return Outcome(outcome.state, outcome.replies, (outputs.HUMAN_REQUESTED, outputs.URGENT), outcome.detections)
+    if command == commands.MY_DATA:
+        buttons = (QuickReply(texts.ERASE_BUTTON.get(locale), "ERASE"),
+                   QuickReply(texts.GO_ON.get(locale), "REPORT_CONTINUE"))
+        return Outcome(state, (Reply(fill(texts.MY_DATA.get(locale), vars(context)), buttons),))
     if command == commands.ERASE:  # explain what goes, and ask to confirm with a button
         buttons = (QuickReply(texts.ERASE_YES.get(locale), "ERASE_CONFIRM"),
                    QuickReply(texts.ERASE_NO.get(locale), "ERASE_CANCEL"))
@@ -141,6 +177,8 @@ def _run_command(command: str, state: ConversationState, flow: Flow, context: Co
 
 def _with_question(state: ConversationState, flow: Flow, context: Context, *lead: Reply) -> Outcome:
     """Return the lead replies followed by the pending question, if there is one."""
+    if state.paused:  # an advisor has the conversation: no question from the bot
+        return Outcome(state, lead)
     if not state.in_intake and not state.completed:
         return start(state, flow, context, lead)  # a first message of 'help' or 'english' still begins
     if not state.in_intake:

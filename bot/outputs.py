@@ -16,11 +16,20 @@ class QuickReply:
 
 
 @dataclass(frozen=True)
+class UrlButton:
+    """A button that opens a web page."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One message to the user."""
+    """One message to the user; with url buttons it is sent as Messenger's button template."""
 
     text: str
     quick_replies: tuple[QuickReply, ...] = ()
+    buttons: tuple[UrlButton, ...] = ()
 
 
 # Effects are plain names: the handler layer decides what each one means for storage.
@@ -28,6 +37,7 @@ CASE_COMPLETED = "case_completed"  # an end step that stores a case was reached
 HUMAN_REQUESTED = "human_requested"  # the user asked for an advisor
 FLAGGED = "flagged"  # an answer raised a safety flag (danger, sextortion, ...)
 INTAKE_STARTED = "intake_started"
+URGENT = "urgent"  # the user said someone is in danger (the menu's emergency item): the case becomes urgent
 ERASURE_CONFIRMED = "erasure_confirmed"  # the user confirmed that their data is to be erased
 FOLLOWUP_PREFIX = "followup:"  # followup:resolved or followup:need_help, the user's answer to the follow-up
 

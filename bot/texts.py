@@ -90,6 +90,31 @@ ERASURE_AFTER_GRACE = Texts(
     "in danger. Within {hours} hours we then erase everything. Is someone in danger right now? Call 112 "
     "straight away.",
 )
+EMERGENCY = Texts(
+    nl="Is iemand nu in gevaar? Bel meteen 112. Denk je aan zelfdoding? Bel 113 of gratis 0800-0113. "
+    "Ik heb een adviseur gevraagd om zo snel mogelijk contact met je op te nemen.",
+    en="Is someone in danger right now? Call 112 straight away. Thinking about suicide? Call 113 or 0800-0113 "
+    "(free). I've asked an advisor to get back to you as soon as possible.",
+)
+REPORT_RUNNING = Texts(
+    nl="Je bent al bezig met een melding. Wil je verder gaan waar je was, of opnieuw beginnen?",
+    en="You've already started a report. Do you want to go on where you were, or start again?",
+)
+GO_ON = Texts(nl="Verder gaan", en="Go on")
+START_AGAIN = Texts(nl="Opnieuw beginnen", en="Start again")
+MY_DATA = Texts(
+    nl="We bewaren je antwoorden en deze chat, zodat een adviseur je kan helpen. Foto's downloaden we nooit. "
+    "We wissen alles {retention_days} dagen nadat je melding is afgesloten.\nMeer lezen: {privacy_url}\n"
+    "Wil je dat we nu alles wissen?",
+    en="We keep your answers and this chat, so an advisor can help you. We never download photos. We erase "
+    "everything {retention_days} days after your report is closed.\nRead more: {privacy_url}\n"
+    "Do you want us to erase everything now?",
+)
+ERASE_BUTTON = Texts(nl="Wis mijn gegevens", en="Erase my data")
+ADVISOR_HAS_IT = Texts(
+    nl="Een adviseur praat nu met je en leest je berichten. Is iemand in gevaar? Bel dan meteen 112.",
+    en="An advisor is talking with you now and reads your messages. Is someone in danger? Call 112 straight away.",
+)
 SLOW_DOWN = Texts(
     nl="Je stuurt veel berichten vlak na elkaar. Ik bewaar ze allemaal. Wacht even met typen, dan antwoord ik "
     "weer. Is iemand in gevaar? Bel dan meteen 112.",

@@ -25,8 +25,11 @@ class TerminalSender:
         message = body.get("message")
         if not message:
             return None
-        for line in message.get("text", "").splitlines() or [""]:
+        template = (message.get("attachment") or {}).get("payload") or {}
+        for line in message.get("text", template.get("text", "")).splitlines() or [""]:
             self.out.write(textwrap.fill(line, 100, initial_indent="bot> ", subsequent_indent="     ") + "\n")
+        for button in template.get("buttons", []):  # url buttons: the title, and the address to open
+            self.out.write(f"     [{button.get('title')} -> {button.get('url') or button.get('payload')}]\n")
         self.quick_replies = list(message.get("quick_replies", []))
         for number, button in enumerate(self.quick_replies, 1):
             self.out.write(f"     [{number}] {button['title']}\n")

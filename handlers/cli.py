@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from flows.loader import FlowError
-from handlers import flow_cli
+from handlers import flow_cli, profile_cli, refs_cli
 from handlers.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="safety categories of each line on standard input, as JSON")
     classify.add_argument("--eval", metavar="FILE", help="instead: precision and recall on a labelled JSONL file")
     flow_cli.add_commands(commands)
+    profile_cli.add_commands(commands)
+    refs_cli.add_parser(commands)
     return root
 
 
@@ -191,4 +193,5 @@ def classify(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "users": users, "purge": purge, "db": db,
-            "classify": classify, "flows": flow_cli.run, "lexicon": flow_cli.run}
+            "classify": classify, "flows": flow_cli.run, "lexicon": flow_cli.run,
+            "messenger-profile": profile_cli.run, "refs": refs_cli.run}

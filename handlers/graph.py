@@ -58,6 +58,15 @@ class GraphClient:
             raise GraphError(f"network error: {type(exc).__name__}") from exc
         return [str(app.get("id")) for app in _decode(response).get("data", []) if isinstance(app, dict)]
 
+    def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET a Graph path with query parameters and return the decoded answer."""
+        try:
+            response = self._session.get(self.base_url + path, params={**(params or {}), "access_token": self._token},
+                                         timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise GraphError(f"network error: {type(exc).__name__}") from exc
+        return _decode(response)
+
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST JSON to a Graph path and return the decoded answer."""
         try:

@@ -76,6 +76,8 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     if event.referral:
         row.referral = event.referral
     case = cases.case_by_id(session, row.case_id)
+    if event.referral and case is not None and case.status != "closed" and not case.referral:
+        case.referral = event.referral  # the m.me link was opened with a case already running
     if event.kind != "referral":
         transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="in",
                           kind=event.transcript_kind, text=event.text, mid=event.mid, now=now)
@@ -225,6 +227,10 @@ def _apply_effects(session: Session, intake: Intake, flow: Flow, contact: Contac
     if row.step is not None or outputs.CASE_COMPLETED in effects:
         cases.apply_fields(case, summarise(flow, outcome.state.answers), dict(outcome.state.answers), now)
     _flag(session, case, outcome, now)
+    if outputs.URGENT in effects:  # the menu's emergency item: urgent, and the advisors hear of it every time
+        case.urgency, case.needs_human = "urgent", True
+        alerts.raise_alert(session, case_id=case.id, kind="emergency", category=None, severity="urgent", now=now)
+        log.info("case %s: the user tapped the emergency item", case.reference)
     if outputs.HUMAN_REQUESTED in effects and not case.needs_human:
         case.needs_human = True
         alerts.raise_alert(session, case_id=case.id, kind="human_requested", category=None,
@@ -268,7 +274,7 @@ def _queue_replies(session: Session, contact: Contact, case: Case | None, outcom
     bodies = [typing_body(contact.psid)]
     for reply in outcome.replies:
         text = reply.text.replace("{case_reference}", reference)
-        reply = outputs.Reply(text, reply.quick_replies)
+        reply = dataclasses.replace(reply, text=text)
         transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="out",
                           kind="text", text=text, mid=None, now=now)
         bodies += send_bodies(contact.psid, reply)

@@ -15,6 +15,7 @@ MAX_ATTEMPTS = 5
 SUBJECTS = {
     "safety": "[{severity}] Case {reference}: safety flag '{category}'",
     "human_requested": "Case {reference}: the user asks for an advisor",
+    "emergency": "[urgent] Case {reference}: the user tapped 'Spoed' (someone may be in danger)",
     "erasure_requested": "Case {reference}: the user asks to erase their data (look before the grace ends)",
 }
 

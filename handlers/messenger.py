@@ -11,6 +11,9 @@ from bot.outputs import Reply
 MAX_TEXT = 2000  # Send API limit on message.text
 MAX_QUICK_REPLIES = 13
 MAX_QUICK_REPLY_TITLE = 20
+MAX_TEMPLATE_TEXT = 640  # the button template's text
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
 MAX_MID = 200  # the transcript's mid column; Meta's mids are about 100 characters
 MAX_KIND = 40  # the transcript's kind column ("attachment:image,video")
 MAX_MILLIS = 253_402_300_799_999  # the last millisecond of the year 9999: later times cannot be dates
@@ -199,10 +202,18 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 
 def send_bodies(recipient: str, reply: Reply) -> list[dict[str, Any]]:
-    """Return the Send API bodies for one reply; quick replies go with its last part."""
+    """Return the Send API bodies for one reply; url buttons and quick replies go with its last part."""
     parts = split_text(reply.text) or [" "]
-    bodies = [{"recipient": {"id": recipient}, "messaging_type": "RESPONSE", "message": {"text": part}}
-              for part in parts]
+    if reply.buttons:  # the button template holds less text: earlier parts go as plain messages
+        parts = parts[:-1] + split_text(parts[-1], MAX_TEMPLATE_TEXT)
+    messages: list[dict[str, Any]] = [{"text": part} for part in parts]
+    if reply.buttons:
+        messages[-1] = {"attachment": {"type": "template", "payload": {
+            "template_type": "button", "text": parts[-1],
+            "buttons": [{"type": "web_url", "url": b.url, "title": b.title[:MAX_BUTTON_TITLE]}
+                        for b in reply.buttons[:MAX_BUTTONS]]}}}
+    bodies = [{"recipient": {"id": recipient}, "messaging_type": "RESPONSE", "message": message}
+              for message in messages]
     if reply.quick_replies:
         bodies[-1]["message"]["quick_replies"] = [
             {"content_type": "text", "title": q.title[:MAX_QUICK_REPLY_TITLE], "payload": q.payload[:1000]}

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.graph import GraphError, Sender
@@ -24,6 +24,7 @@ LEASE = timedelta(seconds=60)  # a crashed sender's messages are taken up again 
 BATCH = 50  # users per round
 CHAIN = 4  # messages of one user sent one after the other in a round (typing indicator, reply, ...)
 SENT, FAILED, PAUSE = "sent", "failed", "pause"  # the outcome of one call
+RECORD_ATTEMPTS = 3
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 600.0
 TOKEN_CODES = {190}  # the page token is expired or revoked: every send would fail the same way
@@ -66,9 +67,24 @@ class OutboxSender:
         holds while users are served side by side. The calls are spread out at `rate` per second, counted
         across every sender of the installation.
         """
+        try:
+            leased = self._lease()
+        except OperationalError as exc:  # a deadlock or lock timeout: nothing was leased; the next round tries again
+            log.warning("leasing the outbox hit %s; trying again in the next round", type(exc).__name__)
+            return 0
+        if leased is None:
+            return 0
+        chains, tried, start = leased
+        if not chains:
+            return tried
+        return self._send_round(chains, start, tried)
+
+    def _lease(self) -> tuple[list[list[tuple[int, dict[str, Any], int]]], int, datetime] | None:
+        """Lease a round and reserve its send slots; return (each user's calls, messages leased, first slot),
+        or None while sending waits for a new page token."""
         with self.sessions.begin() as session:
             if self._blocked(session):
-                return 0
+                return None
             now = self.clock()
             claimed = outbox.claim_chains(session, now, BATCH, CHAIN, LEASE)
             chains = []
@@ -83,8 +99,11 @@ class OutboxSender:
                     chains.append(calls)
             tried = sum(len(chain) for chain in claimed)
             if not chains:
-                return tried
-            start = pacing.reserve(session, PACING_KEY, sum(len(calls) for calls in chains), self.rate, now)
+                return chains, tried, now
+            return chains, tried, pacing.reserve(session, PACING_KEY, sum(len(c) for c in chains), self.rate, now)
+
+    def _send_round(self, chains: list[list[tuple[int, dict[str, Any], int]]], start: datetime, tried: int) -> int:
+        """Send a leased round: each user's calls one after the other, users side by side."""
         stop = threading.Event()  # set when sending must pause (a refused token): the rest is given back
         slots = itertools.count()  # the reserved calls, handed out in the order they go
         sent = _SentRecorder(self.sessions)
@@ -211,13 +230,21 @@ class _SentRecorder:
                 with self._lock:
                     batch, self._waiting = self._waiting, []
                 if batch:
-                    try:
-                        with self.sessions.begin() as session:
-                            outbox.mark_sent_many(session, batch)
-                    except SQLAlchemyError:  # the calls went out: a lease that runs out would send them again
-                        log.exception("could not record %d sent messages", len(batch))
+                    self._record(batch)
             finally:
                 self._writing.release()
             with self._lock:
                 if not self._waiting:  # else one came in while this write went on and its thread left it to us
                     return
+
+    def _record(self, batch: list[tuple[int, str | None, datetime]]) -> None:
+        """Mark a batch sent, trying again after a deadlock: unrecorded, they would go out again after the lease."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                with self.sessions.begin() as session:
+                    outbox.mark_sent_many(session, batch)
+                return
+            except SQLAlchemyError as exc:
+                log.warning("recording %d sent messages hit %s (attempt %d)", len(batch), type(exc).__name__, attempt)
+        log.error("%d sent messages could not be recorded: they may go out again when their lease runs out",
+                  len(batch))

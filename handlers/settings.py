@@ -42,6 +42,7 @@ class Settings:
     erasure_grace: float = 86400.0  # seconds advisors get to act on an open case before an erasure request runs
     flood_limit: int = 30  # messages from one user within 10 s above which the bot stops answering for a while
     max_body_bytes: int = 1_048_576  # a webhook body larger than this gets 413 (Meta's batches are far smaller)
+    page_username: str = ""  # the page's @username, for m.me links (https://m.me/<username>?ref=<code>)
     public_url: str = ""  # where the public reaches this app (https://bot.example.nl): links in the privacy notice
     privacy_contact: str = ""  # the address the /privacy page names for questions and requests
     organisation: str = "Ida Social Media Coach"  # the name the /privacy page speaks for
@@ -97,6 +98,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
         flood_limit=_int(env, "FLOOD_LIMIT", defaults.flood_limit),
         public_url=env.get("PUBLIC_URL", "").strip().rstrip("/"),
+        page_username=env.get("PAGE_USERNAME", "").strip().lstrip("@"),
         privacy_contact=env.get("PRIVACY_CONTACT", "").strip(),
         organisation=env.get("ORGANISATION", "").strip() or defaults.organisation,
         flow_approval=(env.get("FLOW_APPROVAL") or defaults.flow_approval).strip().lower(),

@@ -14,8 +14,10 @@ from storage.upsert import insert_ignore
 
 def lock_contact(session: Session, psid: str, now: datetime) -> Contact:
     """Return the contact for a PSID, created if new, with its row locked until commit."""
-    # FOR UPDATE serialises two events of one user on PostgreSQL; SQLite already holds the write lock
-    locked = select(Contact).where(Contact.psid == psid).with_for_update()
+    # FOR NO KEY UPDATE serialises two events of one user on PostgreSQL (SQLite already holds the write lock) yet
+    # lets other transactions insert or update rows that refer to the contact (their foreign-key check takes FOR KEY
+    # SHARE): with FOR UPDATE, a round holding several users' contacts deadlocked with the sender
+    locked = select(Contact).where(Contact.psid == psid).with_for_update(key_share=True)
     contact = session.scalars(locked).one_or_none()
     if contact is None:  # a new user (two first events at once: the loser of the insert finds the winner's row)
         insert_ignore(session, Contact, psid=psid, locale="nl", created_at=now)

@@ -198,6 +198,15 @@ class ErasureRequest(Base):
     cases_erased: Mapped[int] = mapped_column(default=0)
 
 
+class ReferralCode(Base):
+    """An m.me `ref` code handed out to a school or a campaign, with a name advisors recognise."""
+
+    __tablename__ = "referral_codes"
+    code: Mapped[str] = mapped_column(String(200), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Message(Base):
     """One transcript line; attachments are kept as their kind only, never their content."""
 

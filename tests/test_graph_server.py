@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.graph_server import GraphServer, validate_send
+from tests.support.graph_server import GraphServer, validate_profile, validate_send
 
 TOKEN = "test-page-token"
 PSID = "24000000000000001"
@@ -295,3 +295,69 @@ def test_concurrent_sends_are_all_recorded(server: GraphServer) -> None:
         thread.join()
 
     assert sorted(server.texts()) == sorted(f"n{i}" for i in range(20))
+
+
+def profile_post(server: GraphServer, body: dict[str, Any]) -> requests.Response:
+    """POST a Messenger Profile body to graph."""
+    return requests.post(f"{server.url}/me/messenger_profile", params={"access_token": TOKEN}, json=body, timeout=5)
+
+
+def menu(count: int = 1, title: str = "Melden", kind: str = "postback") -> list[dict[str, Any]]:
+    """Build a default-locale persistent menu of count items."""
+    items = [{"type": kind, "title": title, "payload": f"P{i}"} for i in range(count)]
+    return [{"locale": "default", "composer_input_disabled": False, "call_to_actions": items}]
+
+
+def ice_breakers(count: int) -> list[dict[str, Any]]:
+    """Build default-locale ice breakers with count questions."""
+    return [{"locale": "default", "call_to_actions": [{"question": f"Q{i}", "payload": f"P{i}"} for i in range(count)]}]
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"greeting": [{"locale": "default", "text": "x" * 161}]}, "greeting[text]"),
+    ({"greeting": [{"locale": "en_US", "text": "Hi"}]}, "default locale"),
+    ({"get_started": {"payload": "x" * 1001}}, "get_started[payload]"),
+    ({"ice_breakers": ice_breakers(5)}, "1 to 4 questions"),
+    ({"persistent_menu": menu(21)}, "1 to 20 items"),
+    ({"persistent_menu": menu(title="x" * 31)}, "title"),
+    ({"persistent_menu": menu(kind="nested")}, "type"),
+])
+def test_messenger_profile_over_metas_limits_is_refused(server: GraphServer, body: dict[str, Any],
+                                                        reason: str) -> None:
+    reply = profile_post(server, body)
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == 100 and reason in reply.json()["error"]["message"]
+    assert validate_profile(body) is not None
+    assert server.profile == {}
+
+
+def test_messenger_profile_within_limits_is_stored(server: GraphServer) -> None:
+    body = {"get_started": {"payload": "GET_STARTED"}, "greeting": [{"locale": "default", "text": "x" * 160}],
+            "ice_breakers": ice_breakers(4), "persistent_menu": menu(20, title="x" * 30)}
+
+    assert profile_post(server, body).json() == {"result": "success"}
+    assert server.profile == body
+
+
+def test_eleventh_messenger_profile_call_in_ten_minutes_is_refused(server: GraphServer) -> None:
+    url, params = f"{server.url}/me/messenger_profile", {"access_token": TOKEN}
+    for _ in range(9):
+        assert requests.get(url, params=params, timeout=5).status_code == 200
+    assert profile_post(server, {"get_started": {"payload": "GO"}}).status_code == 200
+
+    refused = profile_post(server, {"get_started": {"payload": "AGAIN"}})
+
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == 613
+    assert server.profile == {"get_started": {"payload": "GO"}}
+
+
+def test_messenger_profile_calls_are_allowed_again_after_the_window(server: GraphServer) -> None:
+    server.profile_calls, server.profile_window = 2, 0.2
+    for _ in range(2):
+        assert profile_post(server, {"get_started": {"payload": "GO"}}).status_code == 200
+    assert profile_post(server, {"get_started": {"payload": "GO"}}).status_code == 400
+
+    time.sleep(0.25)
+
+    assert profile_post(server, {"get_started": {"payload": "GO"}}).status_code == 200

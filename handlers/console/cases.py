@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from flows.model import Flow
 from handlers.console import bp, handover
 from handlers.console.auth import login_required
-from storage import alerts, caselist, notes, reminders, users
+from storage import alerts, caselist, notes, referrals, reminders, users
 from storage.models import AuditEvent, Case, User
 
 PROMISE = timedelta(hours=24)  # what the bot tells every user
@@ -72,6 +72,7 @@ def case_detail(reference: str) -> ResponseReturnValue:
             flags=caselist.flags_for(db, case.id), reminders=reminders.for_case(db, case.id),
             notes=notes.notes_for(db, case.id), audit=_trail(db, case.id),
             assignee=db.get(User, case.assignee_id) if case.assignee_id else None, users=users.all_users(db),
+            referral_label=referrals.label_for(db, case.referral),
             now=services.clock())
 
 

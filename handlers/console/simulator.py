@@ -13,7 +13,7 @@ from handlers.console import bp
 from handlers.console.auth import login_required
 from handlers.messenger import MAX_TEXT, SIMULATOR_PREFIX, Event
 from storage import flow_versions, outbox, transcript
-from storage.models import Contact, Conversation
+from storage.models import Contact, Conversation, OutboxMessage
 
 
 def simulator_psid(user_id: int) -> str:
@@ -30,10 +30,21 @@ def simulator() -> ResponseReturnValue:
         contact = db.scalars(select(Contact).where(Contact.psid == psid)).one_or_none()
         messages = transcript.for_contact(db, contact.id) if contact else []
         buttons = outbox.last_quick_replies(db, psid) if contact else []
+        links = _last_url_buttons(db, psid) if contact else []
         row = _conversation(db, contact)
         running, pinned = _running(db, row)
         return render_template("console/simulator.html", messages=messages, buttons=buttons, running=running,
-                               pinned=pinned)
+                               pinned=pinned, links=links)
+
+
+def _last_url_buttons(db: Session, psid: str) -> list[dict[str, str]]:
+    """Return the url buttons (title, url) of the latest message queued for the test contact."""
+    rows = db.scalars(select(OutboxMessage.body).where(OutboxMessage.recipient == psid)
+                      .order_by(OutboxMessage.id.desc()).limit(20))
+    message = next((body["message"] for body in rows if isinstance(body.get("message"), dict)), {})
+    payload = (message.get("attachment") or {}).get("payload") or {}
+    return [{"title": str(b.get("title", "")), "url": str(b["url"])}
+            for b in payload.get("buttons", []) if b.get("type") == "web_url" and b.get("url")]
 
 
 def _conversation(db: Session, contact: Contact | None) -> Conversation | None:

@@ -24,6 +24,8 @@ Route = Callable[[dict[str, str], JsonDict], Reply]
 API_VERSION = "v25.0"
 MAX_TEXT, MAX_METADATA, MAX_QUICK_REPLIES = 2000, 1000, 13
 MAX_QUICK_REPLY_TITLE, MAX_QUICK_REPLY_PAYLOAD = 20, 1000
+MAX_TEMPLATE_TEXT, MAX_BUTTONS, MAX_BUTTON_TITLE, MAX_POSTBACK_PAYLOAD = 640, 3, 20, 1000
+BUTTON_TYPES = frozenset({"web_url", "postback", "phone_number"})
 SENDER_ACTIONS = frozenset({"typing_on", "typing_off", "mark_seen"})
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
 # Meta answers these tags with error 100 since 2026-04-27.
@@ -31,6 +33,11 @@ RETIRED_TAGS = frozenset({"CONFIRMED_EVENT_UPDATE", "ACCOUNT_UPDATE", "POST_PURC
 ALLOWED_TAGS = frozenset({"HUMAN_AGENT", "CUSTOMER_FEEDBACK"})
 QUICK_REPLY_TYPES = frozenset({"text", "user_phone_number", "user_email"})
 ATTACHMENT_TYPES = frozenset({"image", "audio", "video", "file", "template"})
+# Messenger Profile API: 10 calls per 10 minutes per page; greeting 160, menu 20 items of 30, 4 ice breakers
+PROFILE_CALLS, PROFILE_WINDOW = 10, 600.0
+MAX_GREETING, MAX_PROFILE_PAYLOAD, MAX_ICE_BREAKERS = 160, 1000, 4
+MAX_MENU_ITEMS, MAX_MENU_TITLE = 20, 30
+MENU_ITEM_TYPES = frozenset({"postback", "web_url"})
 MESSAGES = {
     1: "An unknown error occurred", 2: "Service temporarily unavailable",
     4: "Application request limit reached", 10: "This message is sent outside of allowed window.",
@@ -108,6 +115,10 @@ def _check_message(message: object) -> str | None:
         return f"param message[text] must have 1 to {MAX_TEXT} characters."
     if "attachment" in message and not _is_attachment(message["attachment"]):
         return "param message[attachment] needs a known type and a payload object."
+    if "attachment" in message and message["attachment"]["type"] == "template":
+        problem = _check_template(message["attachment"]["payload"])
+        if problem:
+            return problem
     if "metadata" in message and not _fits(message["metadata"], MAX_METADATA):
         return f"param message[metadata] must have 1 to {MAX_METADATA} characters."
     return _check_quick_replies(message.get("quick_replies", []))
@@ -128,6 +139,38 @@ def _check_quick_replies(replies: object) -> str | None:
     return None
 
 
+def _check_template(payload: JsonDict) -> str | None:
+    """Check a button template: text of 1 to 640 characters and 1 to 3 well-formed buttons."""
+    if payload.get("template_type") != "button":
+        return None  # other templates are not used by the bot; accept them as before
+    if not _fits(payload.get("text"), MAX_TEMPLATE_TEXT):
+        return f"param message[attachment][payload][text] must have 1 to {MAX_TEMPLATE_TEXT} characters."
+    buttons = payload.get("buttons")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= MAX_BUTTONS:
+        return f"param message[attachment][payload][buttons] must be a list of 1 to {MAX_BUTTONS}."
+    for button in buttons:
+        problem = _check_button(button)
+        if problem:
+            return problem
+    return None
+
+
+def _check_button(button: object) -> str | None:
+    """Check one template button: a known type, a short title, an http(s) url or a payload."""
+    kind = button.get("type") if isinstance(button, dict) else None
+    if not isinstance(button, dict) or kind not in BUTTON_TYPES:
+        return f"button type must be one of {sorted(BUTTON_TYPES)}."
+    if not _fits(button.get("title"), MAX_BUTTON_TITLE):
+        return f"button title must have 1 to {MAX_BUTTON_TITLE} characters."
+    if kind == "web_url":
+        parts = urlsplit(button.get("url") if isinstance(button.get("url"), str) else "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return "param url must be a valid URL with http or https."
+    elif not _fits(button.get("payload"), MAX_POSTBACK_PAYLOAD):
+        return f"button payload must have 1 to {MAX_POSTBACK_PAYLOAD} characters."
+    return None
+
+
 def _is_attachment(value: object) -> bool:
     """Tell whether value is an attachment with a known type and a payload object."""
     return (isinstance(value, dict) and value.get("type") in ATTACHMENT_TYPES
@@ -143,6 +186,88 @@ def _recipient_id(body: JsonDict) -> str | None:
     """Return recipient.id from a request body, if there is one."""
     recipient = body.get("recipient")
     return str(recipient["id"]) if isinstance(recipient, dict) and recipient.get("id") else None
+
+
+def validate_profile(body: JsonDict) -> str | None:
+    """Return why Meta would reject this Messenger Profile body, or None when it is valid."""
+    checks: dict[str, Callable[[Any], str | None]] = {
+        "get_started": _check_get_started, "greeting": _check_greeting,
+        "ice_breakers": _check_ice_breakers, "persistent_menu": _check_menu}
+    for name, value in body.items():
+        error = checks[name](value) if name in checks else None
+        if error is not None:
+            return error
+    return None
+
+
+def _check_get_started(value: object) -> str | None:
+    """Require {"payload": 1 to 1,000 characters}."""
+    if not isinstance(value, dict) or not _fits(value.get("payload"), MAX_PROFILE_PAYLOAD):
+        return f"param get_started[payload] must have 1 to {MAX_PROFILE_PAYLOAD} characters."
+    return None
+
+
+def _check_greeting(value: object) -> str | None:
+    """Require a list of {locale, text} with a default locale and texts of at most 160 characters."""
+    if not _locale_list(value):
+        return "param greeting must be a list of {locale, text} including the default locale."
+    for item in value:  # type: ignore[union-attr]
+        if not _fits(item.get("text"), MAX_GREETING):
+            return f"param greeting[text] must have 1 to {MAX_GREETING} characters."
+    return None
+
+
+def _check_ice_breakers(value: object) -> str | None:
+    """Require the new format: per locale at most four {question, payload}."""
+    if not _locale_list(value):
+        return "param ice_breakers must be a list of {call_to_actions, locale} including the default locale."
+    for item in value:  # type: ignore[union-attr]
+        actions = item.get("call_to_actions")
+        if not isinstance(actions, list) or not 0 < len(actions) <= MAX_ICE_BREAKERS:
+            return f"param ice_breakers[call_to_actions] must have 1 to {MAX_ICE_BREAKERS} questions."
+        for action in actions:
+            if not isinstance(action, dict) or not _fits(action.get("question"), MAX_TEXT) \
+                    or not _fits(action.get("payload"), MAX_PROFILE_PAYLOAD):
+                return "each ice breaker needs a question and a payload of 1 to 1000 characters."
+    return None
+
+
+def _check_menu(value: object) -> str | None:
+    """Require per locale at most 20 postback or web_url items with titles of at most 30 characters."""
+    if not _locale_list(value):
+        return "param persistent_menu must be a list of {locale, call_to_actions} including the default locale."
+    for menu in value:  # type: ignore[union-attr]
+        if not isinstance(menu.get("composer_input_disabled", False), bool):
+            return "param persistent_menu[composer_input_disabled] must be a boolean."
+        items = menu.get("call_to_actions")
+        if not isinstance(items, list) or not 0 < len(items) <= MAX_MENU_ITEMS:
+            return f"param persistent_menu[call_to_actions] must have 1 to {MAX_MENU_ITEMS} items."
+        for item in items:
+            error = _check_menu_item(item)
+            if error is not None:
+                return error
+    return None
+
+
+def _check_menu_item(item: object) -> str | None:
+    """Check one persistent menu item's type, title and payload or url."""
+    if not isinstance(item, dict) or item.get("type") not in MENU_ITEM_TYPES:
+        return f"persistent menu item type must be one of {sorted(MENU_ITEM_TYPES)}."
+    if not _fits(item.get("title"), MAX_MENU_TITLE):
+        return f"persistent menu item title must have 1 to {MAX_MENU_TITLE} characters."
+    if item["type"] == "postback" and not _fits(item.get("payload"), MAX_PROFILE_PAYLOAD):
+        return f"persistent menu item payload must have 1 to {MAX_PROFILE_PAYLOAD} characters."
+    if item["type"] == "web_url" and not str(item.get("url", "")).startswith(("http://", "https://")):
+        return "persistent menu web_url item needs a url."
+    return None
+
+
+def _locale_list(value: object) -> bool:
+    """Tell whether value is a list of objects with distinct locales, one of them default."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        return False
+    locales = [item.get("locale") for item in value]
+    return "default" in locales and len(set(locales)) == len(locales)
 
 
 def parse_body(content_type: str, raw: bytes) -> JsonDict | None:
@@ -179,6 +304,8 @@ class GraphServer:
         self._window: deque[float] = deque()
         self._fault, self._fault_left = Fault(500, 2, None, MESSAGES[2]), 0.0  # how many to fail
         self._profile: JsonDict = {}
+        self.profile_calls, self.profile_window = PROFILE_CALLS, PROFILE_WINDOW
+        self._profile_log: deque[float] = deque()
         self._owners: dict[str, str | None] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -351,23 +478,43 @@ class GraphServer:
             self._fault_left -= 1
             return self._fault
 
+    def _admit_profile(self) -> bool:
+        """Count a Messenger Profile call (any method) unless the page used up its calls in the window."""
+        now = time.monotonic()
+        with self._lock:
+            while self._profile_log and now - self._profile_log[0] >= self.profile_window:
+                self._profile_log.popleft()
+            if len(self._profile_log) >= self.profile_calls:
+                return False
+            self._profile_log.append(now)
+            return True
+
     def _set_profile(self, query: dict[str, str], body: JsonDict) -> Reply:
-        """Overwrite only the Messenger Profile properties sent, as Meta does."""
+        """Overwrite only the Messenger Profile properties sent, as Meta does, if they are within its limits."""
+        if not self._admit_profile():
+            return 400, graph_error(613, MESSAGES[613])
         sent = {key: value for key, value in body.items() if key != "access_token"}
         if not sent:
             return 400, graph_error(100, "No Messenger Profile properties to set.")
+        error = validate_profile(sent)
+        if error is not None:
+            return 400, graph_error(100, error)
         with self._lock:
             self._profile.update(sent)
         return 200, {"result": "success"}
 
     def _get_profile(self, query: dict[str, str], body: JsonDict) -> Reply:
         """Return the properties named in ?fields= (all when absent)."""
+        if not self._admit_profile():
+            return 400, graph_error(613, MESSAGES[613])
         names = set(filter(None, query.get("fields", "").split(",")))
         found = {k: v for k, v in self.profile.items() if not names or k in names}
         return 200, {"data": [found] if found else []}
 
     def _delete_profile(self, query: dict[str, str], body: JsonDict) -> Reply:
         """Remove the properties listed in the body's `fields`."""
+        if not self._admit_profile():
+            return 400, graph_error(613, MESSAGES[613])
         fields = body.get("fields")
         if not isinstance(fields, list) or not fields:
             return 400, graph_error(100, "param fields must be a non-empty list.")

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 def build_services(settings: Settings, client: Sender | None = None) -> Services:
     """Build the database, flows and sender; apply the migrations."""
     check(settings)
+    links = load_knowledge_file(settings.links_file)  # a broken file stops the start before any connection
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
@@ -48,7 +49,7 @@ def build_services(settings: Settings, client: Sender | None = None) -> Services
         for seeded in seed_defaults(session, settings.flows_dir, settings.lexicon_file, utc_now()):
             log.info("published the default %s", seeded)
         library.live(session)  # compile the live versions now, not on the first user's message
-    context = Context(retention_days=settings.retention_days, links=load_knowledge_file(),  # flows/links.yml
+    context = Context(retention_days=settings.retention_days, links=links,
                       privacy_url=f"{settings.public_url}/privacy" if settings.public_url else "")
     timing = Timing(advisor_sla=timedelta(seconds=settings.advisor_sla),
                     urgent_sla=timedelta(seconds=settings.urgent_sla),

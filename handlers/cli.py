@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from flows.loader import FlowError
-from handlers import flow_cli, profile_cli, refs_cli
+from handlers import flow_cli, links_cli, profile_cli, refs_cli
 from handlers.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     flow_cli.add_commands(commands)
     profile_cli.add_commands(commands)
     refs_cli.add_parser(commands)
+    links_cli.add_parser(commands)
     return root
 
 
@@ -194,4 +195,4 @@ def classify(args: argparse.Namespace) -> int:
 
 COMMANDS = {"serve": serve, "worker": worker, "chat": chat, "cases": cases, "users": users, "purge": purge, "db": db,
             "classify": classify, "flows": flow_cli.run, "lexicon": flow_cli.run,
-            "messenger-profile": profile_cli.run, "refs": refs_cli.run}
+            "messenger-profile": profile_cli.run, "refs": refs_cli.run, "links": links_cli.run}

@@ -37,6 +37,7 @@ class Settings:
     case_prefix: str = "IDA"
     flows_dir: Path = ROOT / "flows"
     lexicon_file: Path = ROOT / "flows" / "lexicon.yaml"
+    links_file: Path = ROOT / "flows" / "links.yml"  # the useful links (docs/links.md)
     retention_days: int = 180  # closed cases are erased this many days after closing
     abandoned_days: int = 30  # conversations left mid-intake are erased after this many days of silence
     erasure_grace: float = 86400.0  # seconds advisors get to act on an open case before an erasure request runs
@@ -106,6 +107,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         inbox_interval=_seconds(env, "INBOX_INTERVAL", defaults.inbox_interval),
         send_concurrency=_int(env, "SEND_CONCURRENCY", defaults.send_concurrency),
         lexicon_file=Path(env.get("LEXICON_FILE") or defaults.lexicon_file), smtp=_smtp(env),
+        links_file=Path(env.get("LINKS_FILE") or defaults.links_file),
         advisor_sla=_seconds(env, "ADVISOR_SLA", defaults.advisor_sla),
         urgent_sla=_seconds(env, "URGENT_SLA", defaults.urgent_sla),
         followup_after=_seconds(env, "FOLLOWUP_AFTER", defaults.followup_after),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from bot.inputs import Input, Postback, Text
+from bot.inputs import GET_STARTED, Input, Postback, Text
 
 RESTART, HELP, HUMAN, ENGLISH, DUTCH, ERASE = "restart", "help", "human", "english", "dutch", "erase"
 ERASE_CONFIRM, ERASE_CANCEL = "erase_confirm", "erase_cancel"  # the answers to "are you sure?"
@@ -26,7 +26,8 @@ WORDS = {
 }
 POSTBACKS = {"RESTART": RESTART, "HELP": HELP, "HUMAN": HUMAN, "ENGLISH": ENGLISH, "DUTCH": DUTCH, "ERASE": ERASE,
              "ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL, "REPORT": REPORT, "REPORT_PARENT": REPORT,
-             "EMERGENCY": EMERGENCY, "MY_DATA": MY_DATA}
+             "EMERGENCY": EMERGENCY, "MY_DATA": MY_DATA,
+             GET_STARTED: REPORT}  # tapped again after deleting the thread: like the report button, never a re-prompt
 QUICK_REPLIES = {"ERASE_CONFIRM": ERASE_CONFIRM, "ERASE_CANCEL": ERASE_CANCEL, "ERASE": ERASE,  # the bot's own
                  "RESTART": RESTART, "REPORT_CONTINUE": CONTINUE}
 _LOOKUP = {word: command for command, words in WORDS.items() for word in words}

@@ -468,11 +468,21 @@ def test_a_bad_phone_number_is_asked_again_with_an_example(phone: str) -> None:
     assert outcome.replies == (Reply(texts.BAD_PHONE.nl), question("ask_phone", state))
 
 
-@pytest.mark.parametrize("event", [Text("hallo"), Text("stop"), Text("adviseur"), Media(("image",)),
-                                   Postback(GET_STARTED)], ids=repr)
+@pytest.mark.parametrize("event", [Text("hallo"), Text("stop"), Text("adviseur"), Media(("image",))], ids=repr)
 def test_a_paused_conversation_gets_no_replies_and_no_change(event: Input) -> None:
     state = at("description", **BEFORE_DESCRIPTION).update(paused=True)
     assert step(state, event, FLOW) == Outcome(state)
+
+
+def test_get_started_during_a_take_over_says_the_advisor_has_it_and_changes_nothing() -> None:
+    state = at("description", **BEFORE_DESCRIPTION).update(paused=True)  # e.g. after deleting the thread
+    assert step(state, Postback(GET_STARTED), FLOW) == Outcome(state, (Reply(texts.ADVISOR_HAS_IT.nl),))
+
+
+def test_get_started_during_an_intake_asks_to_go_on_or_start_again() -> None:
+    state = at("description", **BEFORE_DESCRIPTION)
+    outcome = step(state, Postback(GET_STARTED), FLOW)
+    assert outcome.state == state and outcome.replies[0].text == texts.REPORT_RUNNING.nl
 
 
 @pytest.mark.parametrize(("message", "locale"), [("Nog een vraag", "nl"), ("Hello, any news?", "en")])

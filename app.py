@@ -83,13 +83,12 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
 
     Under gunicorn with separate `python app.py worker` processes, use 'app:create_app(start_background=False)'.
     """
-    from handlers import console, data_deletion, health, logsafe, privacy, security_headers, webhook
+    from handlers import console, data_deletion, health, logformat, logsafe, privacy, scrape, security_headers, webhook
 
     settings = settings or load_settings()
     logsafe.configure(settings.secret_key or settings.app_secret)  # the same pseudonym in every process
     if not logging.getLogger().handlers:  # under gunicorn nobody else configures logging
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every state change at INFO
+        logformat.configure_logging(settings.log_format)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=_secret_key(settings), MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -104,7 +103,9 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
     app.register_blueprint(health.bp)
     app.register_blueprint(console.bp)
     security_headers.init_app(app)
+    logformat.init_app(app)  # a request id for each request
     app.register_blueprint(privacy.bp)
+    scrape.init_app(app, settings)  # GET /metrics; times the webhook's requests
     if start_background:
         services.jobs = Jobs(app, services, settings.send_interval)
         services.jobs.start()

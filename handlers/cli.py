@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flows.loader import FlowError
 from handlers import flow_cli, links_cli, profile_cli, refs_cli
+from handlers.logformat import configure_logging
 from handlers.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,20 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Run one command; print a clear message instead of a traceback for a configuration problem."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command in ("serve", "worker") else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "transitions"):  # they log every tick and every state change at INFO
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(_log_format(), logging.INFO if args.command in ("serve", "worker") else logging.WARNING)
     try:
         return COMMANDS[args.command](args)
     except (SettingsError, FlowError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _log_format() -> str:
+    """Return LOG_FORMAT before the command runs; with unusable settings text, and the command says what is wrong."""
+    try:
+        return load_settings().log_format
+    except SettingsError:
+        return "text"
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -16,12 +16,13 @@ from bot.outputs import Outcome
 from bot.render import say
 from bot.state import ConversationState
 from flows.model import Flow
-from handlers import reminders
+from handlers import metrics, reminders
 from handlers.flow_library import FlowLibrary
+from handlers.logformat import current_request_id
 from handlers.logsafe import pseudonym
 from handlers.messenger import Event, send_bodies, simulated, typing_body
 from handlers.reminders import Timing
-from storage import alerts, cases, conversations, erasure, events, notes, outbox, transcript
+from storage import alerts, cases, conversations, erasure, events, notes, outbox, tallies, transcript
 from storage.models import Case, Contact, Conversation
 
 log = logging.getLogger(__name__)
@@ -92,19 +93,25 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
             row.paused = True
             notes.audit(session, action="page_inbox_took_over", user_id=None, case_id=row.case_id, now=now)
         if event_input is not None:  # still read for danger and crime, so the case is flagged
-            silent = engine.step(state.update(paused=True), event_input, flow, context)
+            silent = _step(state.update(paused=True), event_input, flow, context)
             _apply_effects(session, intake, flow, contact, row, case, silent, now)
         return 0
     if event_input is None or event.kind not in ENGINE_KINDS:
         return 0
     if event.kind == "message" and (flood := _flood_count(session, intake, contact, now)):
         return _while_flooding(session, intake, flow, contact, row, case, state, event_input, context, flood, now)
-    outcome = engine.step(state, event_input, flow, context)
+    outcome = _step(state, event_input, flow, context)
+    log.info("engine step kind=%s from=%s to=%s replies=%d", event.kind, state.step or "-", outcome.state.step or "-",
+             len(outcome.replies), extra={"step": outcome.state.step})  # flow step ids only, never the answer
     conversations.save_state(row, outcome.state)
     contact.locale = outcome.state.locale
     completed_before = case is not None and case.intake_complete
     asked_before = case is not None and case.needs_human
+    case_before = row.case_id
     case = _apply_effects(session, intake, flow, contact, row, case, outcome, now)
+    tallies.track_run(session, row, before=state.step, started=outputs.INTAKE_STARTED in outcome.effects,
+                      completed=outputs.CASE_COMPLETED in outcome.effects, case_id=case.id if case else None,
+                      case_opened=case is not None and case.id != case_before, test=simulated(contact.psid), now=now)
     if case is not None and outputs.CASE_COMPLETED in outcome.effects:
         reminders.schedule_after_intake(session, case, contact, intake.timing, now)
     elif case is not None and completed_before:
@@ -115,6 +122,12 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     if intake.handover_app_id and case is not None and case.needs_human and not asked_before:
         queued += _pass_thread(session, contact, intake.handover_app_id, now)
     return queued
+
+
+def _step(state: ConversationState, event_input: Input, flow: Flow, context: engine.Context) -> Outcome:
+    """Run the engine, counted and timed for /metrics (bot/ stays free of them)."""
+    with metrics.engine_step(type(event_input).__name__.lower()):
+        return engine.step(state, event_input, flow, context)
 
 
 def _flood_count(session: Session, intake: Intake, contact: Contact, now: datetime) -> int:
@@ -129,7 +142,7 @@ def _while_flooding(session: Session, intake: Intake, flow: Flow, contact: Conta
 
     The flood's replies would otherwise take the Send API budget that every other user's replies share.
     """
-    silent = engine.step(state.update(paused=True), event_input, flow, context)
+    silent = _step(state.update(paused=True), event_input, flow, context)
     _apply_effects(session, intake, flow, contact, row, case, silent, now)
     if over > 1:
         return 0
@@ -190,7 +203,8 @@ def _pass_thread(session: Session, contact: Contact, app_id: str, now: datetime)
     """Queue a request to pass the thread to the app advisors answer in (after the bot's replies)."""
     body = {"_endpoint": "pass_thread_control", "recipient": {"id": contact.psid}, "target_app_id": app_id,
             "metadata": "advisor requested"}
-    outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now)
+    outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now,
+                   request_id=current_request_id())
     return 1
 
 
@@ -246,9 +260,11 @@ def _apply_effects(session: Session, intake: Intake, flow: Flow, contact: Contac
 def _followup_answered(session: Session, case: Case, effects: set[str], now: datetime) -> None:
     """Update the case from the user's answer to the follow-up question."""
     if outputs.FOLLOWUP_PREFIX + followup.RESOLVED in effects:
+        case.followup_answer = followup.RESOLVED
         reminders.case_closed(session, case, now)
         log.info("case %s closed by the user's follow-up answer", case.reference)
     elif outputs.FOLLOWUP_PREFIX + followup.NEED_HELP in effects:
+        case.followup_answer = followup.NEED_HELP
         case.needs_human = True
         case.status = "in_progress" if case.first_response_at else "new"
         alerts.raise_alert(session, case_id=case.id, kind="still_needs_help", category=None,
@@ -258,6 +274,7 @@ def _followup_answered(session: Session, case: Case, effects: set[str], now: dat
 def _flag(session: Session, case: Case, outcome: Outcome, now: datetime) -> None:
     """Store each detection as a flag on the case; a new flag alerts the advisors."""
     for detection in outcome.detections:
+        metrics.safety_detection(detection.category, detection.severity)
         if cases.add_flag(session, case, category=detection.category, source=detection.source,
                           matched=detection.matched,
                           severity=detection.severity, now=now):
@@ -278,6 +295,8 @@ def _queue_replies(session: Session, contact: Contact, case: Case | None, outcom
         transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="out",
                           kind="text", text=text, mid=None, now=now)
         bodies += send_bodies(contact.psid, reply)
+    request_id = current_request_id()  # the event's: its sends are logged under it
     for body in bodies:
-        outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now)
+        outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now,
+                       request_id=request_id)
     return len(bodies)

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers import metrics
 from handlers.inbound import Intake, handle_event
+from handlers.logformat import request_context
 from handlers.messenger import Event, parse_item
 from storage import inbox
 
@@ -19,6 +21,7 @@ LEASE = timedelta(seconds=60)  # a crashed worker's events are taken up again af
 BATCH = 10  # events leased per round: a small round lets several workers share a burst
 RETRY_AFTER = timedelta(seconds=5)
 Claim = Callable[[Session], bool]
+Leased = tuple[int, int, str, dict, datetime, str | None]  # id, attempts, channel, item, received_at, request_id
 
 
 def run_event(sessions: sessionmaker[Session], intake: Intake, event: Event, now: datetime,
@@ -34,10 +37,18 @@ def run_event(sessions: sessionmaker[Session], intake: Intake, event: Event, now
             with sessions.begin() as session:
                 if claim is not None and not claim(session):
                     return 0
-                return handle_event(session, intake, event, now)
+                queued = handle_event(session, intake, event, now)
+            _handled(event, queued)
+            return queued
         except TRANSIENT as exc:
             log.warning("%s event hit %s (attempt %d)", event.kind, type(exc).__name__, attempt)
+            metrics.database_error(exc, "inbox")
     return None
+
+
+def _handled(event: Event, queued: int) -> None:
+    """Log that an event is done: the middle of its trail from webhook to Send API (kind and count only)."""
+    log.info("event handled kind=%s queued=%d", event.kind, queued, extra={"queued": queued})
 
 
 class InboxWorker:
@@ -57,24 +68,27 @@ class InboxWorker:
         deadlock), each event is tried again in a transaction of its own.
         """
         with self.inbox_sessions.begin() as session:
-            leased = [(row.id, row.attempts, row.channel, row.item, row.received_at)
-                      for row in inbox.claim_batch(session, self.clock(), BATCH, LEASE)]
+            leased: list[Leased] = [(row.id, row.attempts, row.channel, row.item, row.received_at, row.request_id)
+                                    for row in inbox.claim_batch(session, self.clock(), BATCH, LEASE)]
         handled: list[int] = []
-        alone: list[tuple[int, int, str, dict, datetime]] = []
+        alone: list[Leased] = []
         failed: list[tuple[int, str]] = []
         try:
             with self.sessions.begin() as session:
                 for row in leased:
-                    self._handle_in_round(session, row, handled, alone, failed)
+                    with request_context(row[5]):  # its lines carry the id the webhook gave the event
+                        self._handle_in_round(session, row, handled, alone, failed)
         except TRANSIENT as exc:
             log.warning("a round of %d events hit %s; each is tried on its own", len(leased), type(exc).__name__)
+            metrics.database_error(exc, "inbox")
             done = {inbox_id for inbox_id, _ in failed}
             handled, alone = [], [row for row in leased if row[0] not in done]
         if handled:
             self.on_queued()  # the sender starts on the replies while the events tried alone go on
         for row in alone:
-            if self._handle(*row, handled):
-                self.on_queued()
+            with request_context(row[5]):
+                if self._handle(*row[:5], handled):
+                    self.on_queued()
         if failed:
             with self.inbox_sessions.begin() as session:
                 for inbox_id, error in failed:
@@ -84,19 +98,21 @@ class InboxWorker:
                 inbox.remove(session, handled)
         return len(leased)
 
-    def _handle_in_round(self, session: Session, row: tuple[int, int, str, dict, datetime], handled: list[int],
-                         alone: list[tuple[int, int, str, dict, datetime]], failed: list[tuple[int, str]]) -> None:
+    def _handle_in_round(self, session: Session, row: Leased, handled: list[int], alone: list[Leased],
+                         failed: list[tuple[int, str]]) -> None:
         """Handle one event of a round in a savepoint; sort it into handled, to try alone, or failed."""
-        inbox_id, attempts, channel, item, received_at = row
+        inbox_id, attempts, channel, item, received_at, _ = row
         try:
             event = parse_item(channel, item)
             with session.begin_nested():
                 if self.inbox_sessions is self.sessions and not inbox.take(session, inbox_id, attempts):
                     return  # another worker took it over after our lease ran out
-                handle_event(session, self.intake, event, received_at)
+                queued = handle_event(session, self.intake, event, received_at)
             handled.append(inbox_id)
+            _handled(event, queued)
         except TRANSIENT as exc:
             log.warning("%s in a round; the event is tried on its own", type(exc).__name__)
+            metrics.database_error(exc, "inbox")
             alone.append(row)
         except Exception as exc:  # noqa: BLE001 - a bug, or an unreadable item: set it aside, the user's next go on
             log.exception("inbox event %s failed; set aside", inbox_id)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
+from handlers.logformat import new_request_id, request_context
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class WorkLoop:
 
 def run_job(app: Flask, job_id: str, function: Callable[[], object]) -> None:
     """Run one job inside the app context; a failure is logged and the next round tries again."""
-    with app.app_context():
+    with app.app_context(), request_context(new_request_id()):  # an id per run: what it queues is logged under it
         try:
             function()
         except Exception:

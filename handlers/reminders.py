@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import followup
+from handlers import metrics
+from handlers.logformat import current_request_id
 from handlers.messenger import send_bodies
 from storage import alerts, outbox, reminders, transcript
 from storage.models import Case, Contact, Reminder
@@ -89,8 +91,9 @@ class ReminderWorker:
                 try:
                     with self.sessions.begin() as session:
                         self._fire(session, session.get_one(Reminder, reminder_id))
-                except Exception:  # one broken reminder must not hold up the others
+                except Exception as exc:  # one broken reminder must not hold up the others
                     log.exception("reminder %s failed", reminder_id)
+                    metrics.database_error(exc, "reminders")
                     self._give_back(reminder_id)
                 handled += 1
 
@@ -116,6 +119,7 @@ class ReminderWorker:
             self._warn_advisors(session, reminder, case, now)
         else:
             self._follow_up(session, reminder, case, now)
+        metrics.reminder_fired(reminder.kind, reminder.status, now - reminder.due_at)
 
     def _warn_advisors(self, session: Session, reminder: Reminder, case: Case, now: datetime) -> None:
         """Tell the advisors a case is close to its promised answer time while nobody has answered."""
@@ -145,13 +149,14 @@ class ReminderWorker:
             return
         if not followup.window_open(now, contact.last_inbound_at):
             closed = contact.last_inbound_at + followup.WINDOW if contact.last_inbound_at else None
-            reminders.finish(reminder, reminders.SKIPPED, now, f"messaging window closed at {closed}")
+            reminders.finish(reminder, reminders.SKIPPED, now, f"{reminders.WINDOW_CLOSED} at {closed}")
             log.info("case %s: follow-up skipped, window closed", case.reference)
             return
         message = followup.followup_message(contact.locale)
         for body in send_bodies(contact.psid, message):
             body["messaging_type"] = "UPDATE"  # a message the bot starts, inside the window
-            outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now)
+            outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now,
+                           request_id=current_request_id())  # the job run's id: its sends are logged under it
         transcript.record(session, contact_id=contact.id, case_id=case.id, direction="out", kind="followup",
                           text=message.text, mid=None, now=now)
         reminders.finish(reminder, reminders.DONE, now)

@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from handlers import metrics
 from handlers.graph import GraphError, Sender
+from handlers.logformat import request_context
 from handlers.messenger import simulated
-from storage import alerts, outbox, pacing, status
+from storage import alerts, outbox, pacing, status, tallies
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)  # a crashed sender's messages are taken up again after this
@@ -29,6 +31,7 @@ MAX_ATTEMPTS = 12
 MAX_BACKOFF = 600.0
 TOKEN_CODES = {190}  # the page token is expired or revoked: every send would fail the same way
 PACING_KEY = "send_api"
+Call = tuple[int, dict[str, Any], int, str | None]  # outbox id, body, attempts, request id
 STALE_TYPING = timedelta(seconds=2)  # a typing indicator this late is noise before a reply that goes now
 
 
@@ -40,6 +43,11 @@ def backoff(attempts: int) -> timedelta:
 
 def _is_typing(body: dict[str, Any]) -> bool:
     return body.get("sender_action") == "typing_on"
+
+
+def _kind(body: dict[str, Any]) -> str:
+    """Return what a Send API body is, for the log: a message, a sender action, or a handover."""
+    return str(body.get("_endpoint") or body.get("sender_action") or "message")
 
 
 def token_fingerprint(token: str) -> str:
@@ -71,6 +79,7 @@ class OutboxSender:
             leased = self._lease()
         except OperationalError as exc:  # a deadlock or lock timeout: nothing was leased; the next round tries again
             log.warning("leasing the outbox hit %s; trying again in the next round", type(exc).__name__)
+            metrics.database_error(exc, "sender")
             return 0
         if leased is None:
             return 0
@@ -79,7 +88,7 @@ class OutboxSender:
             return tried
         return self._send_round(chains, start, tried)
 
-    def _lease(self) -> tuple[list[list[tuple[int, dict[str, Any], int]]], int, datetime] | None:
+    def _lease(self) -> tuple[list[list[Call]], int, datetime] | None:
         """Lease a round and reserve its send slots; return (each user's calls, messages leased, first slot),
         or None while sending waits for a new page token."""
         with self.sessions.begin() as session:
@@ -94,7 +103,7 @@ class OutboxSender:
                     if simulated(row.recipient) or (_is_typing(row.body) and now - row.created_at > STALE_TYPING):
                         outbox.mark_sent(session, row.id, None, now)
                     else:
-                        calls.append((row.id, row.body, row.attempts))
+                        calls.append((row.id, row.body, row.attempts, row.request_id))
                 if calls:
                     chains.append(calls)
             tried = sum(len(chain) for chain in claimed)
@@ -102,13 +111,13 @@ class OutboxSender:
                 return chains, tried, now
             return chains, tried, pacing.reserve(session, PACING_KEY, sum(len(c) for c in chains), self.rate, now)
 
-    def _send_round(self, chains: list[list[tuple[int, dict[str, Any], int]]], start: datetime, tried: int) -> int:
+    def _send_round(self, chains: list[list[Call]], start: datetime, tried: int) -> int:
         """Send a leased round: each user's calls one after the other, users side by side."""
         stop = threading.Event()  # set when sending must pause (a refused token): the rest is given back
         slots = itertools.count()  # the reserved calls, handed out in the order they go
         sent = _SentRecorder(self.sessions)
 
-        def send(calls: list[tuple[int, dict[str, Any], int]]) -> None:
+        def send(calls: list[Call]) -> None:
             for position, call in enumerate(calls):
                 if stop.is_set():
                     outcome = None
@@ -117,7 +126,7 @@ class OutboxSender:
                     wait = self._spaced(time.monotonic() + max(slot, 0.0)) - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
-                    outcome = self._deliver(*call, sent)
+                    outcome = self._send_one(call, sent)
                 if outcome is not SENT:  # the rest of this user's messages wait behind the one not sent
                     rest = calls[position + (outcome is not None):]
                     if rest:
@@ -175,14 +184,26 @@ class OutboxSender:
             return False
         return True
 
+    def _send_one(self, call: Call, sent: _SentRecorder) -> str:
+        """Deliver one call under the request id of what it answers, so its lines join the event's trail."""
+        outbox_id, body, attempts, request_id = call
+        with request_context(request_id):
+            outcome = self._deliver(outbox_id, body, attempts, sent)
+            if outcome is SENT:
+                log.info("sent outbox=%s kind=%s", outbox_id, _kind(body), extra={"outbox_id": outbox_id})
+        return outcome
+
     def _deliver(self, outbox_id: int, body: dict, attempts: int, sent: _SentRecorder) -> str:
         """Send one leased message and record what happened: SENT, FAILED (kept or set for a retry) or PAUSE."""
         if attempts > 1:
             log.warning("outbox %s: attempt %d (an earlier outcome may be unknown)", outbox_id, attempts)
+        started = time.monotonic()
         try:
             message_id = self.client.send(body)
         except GraphError as error:
+            metrics.send_finished(error, time.monotonic() - started)
             return FAILED if self._record_failure(outbox_id, error, attempts) else PAUSE
+        metrics.send_finished(None, time.monotonic() - started)
         sent.add(outbox_id, message_id, self.clock())
         self._trusted = True
         return SENT
@@ -191,6 +212,7 @@ class OutboxSender:
         """Retry later when that can help; keep a final failure with its reason; pause on a refused token."""
         now = self.clock()
         with self.sessions.begin() as session:
+            tallies.record_send_error(session, error.code, now)  # for the insight page's delivery health
             if error.code in TOKEN_CODES:
                 self._trusted = False
                 outbox.mark_retry(session, outbox_id, str(error), now, count_attempt=False)
@@ -246,5 +268,6 @@ class _SentRecorder:
                 return
             except SQLAlchemyError as exc:
                 log.warning("recording %d sent messages hit %s (attempt %d)", len(batch), type(exc).__name__, attempt)
+                metrics.database_error(exc, "sender")
         log.error("%d sent messages could not be recorded: they may go out again when their lease runs out",
                   len(batch))

@@ -18,6 +18,7 @@ class SettingsError(Exception):
 
 
 APPROVALS = ("none", "two-person")
+LOG_FORMATS = ("text", "json")  # LOG_FORMAT: plain text for a terminal, JSON lines for a log system
 META_SEND_RATE = 300.0  # Send API calls per second per page (../shared/reference/messenger.md)
 
 
@@ -61,6 +62,9 @@ class Settings:
     insecure_cookies: bool = False  # console cookies without Secure, for local http only
     handover_target_app_id: str = ""  # pass the thread to this app (the Page Inbox) when a user asks for an advisor
     flow_approval: str = "none"  # "two-person": a second admin approves a flow or lexicon before it goes live
+    metrics_token: str = ""  # GET /metrics wants `Authorization: Bearer <this>`; unset: loopback only
+    prometheus_multiproc_dir: str = ""  # prometheus_client's multiprocess mode: every process's series in files here
+    log_format: str = "text"  # "json": one JSON object per log line, for a log system
 
     @property
     def sends_for_real(self) -> bool:
@@ -114,6 +118,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         window_margin=_seconds(env, "WINDOW_MARGIN", defaults.window_margin),
         insecure_cookies=env.get("CONSOLE_INSECURE_COOKIES", "").strip().lower() in ("1", "true", "yes"),
         handover_target_app_id=env.get("HANDOVER_TARGET_APP_ID", "").strip(),
+        metrics_token=env.get("METRICS_TOKEN", "").strip(),
+        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip(),
+        log_format=(env.get("LOG_FORMAT") or defaults.log_format).strip().lower(),
     )
     check(settings)
     return settings
@@ -166,6 +173,8 @@ def check(settings: Settings) -> None:
     if not (0 < settings.send_rate <= META_SEND_RATE) or settings.send_concurrency < 1:
         raise SettingsError(f"SEND_RATE must be above 0 and at most {META_SEND_RATE} (Meta's limit per page), "
                             "SEND_CONCURRENCY at least 1")
+    if settings.log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     if settings.flow_approval not in APPROVALS:
         raise SettingsError(f"FLOW_APPROVAL must be one of {', '.join(APPROVALS)}, not {settings.flow_approval!r}")
     if settings.page_access_token and not settings.app_secret:
@@ -178,5 +187,8 @@ def check(settings: Settings) -> None:
         raise SettingsError("MAX_BODY_BYTES must be at least 1024 (a webhook batch from Meta is a few kB)")
     if settings.retention_days < 1 or settings.abandoned_days < 1 or settings.flood_limit < 1:
         raise SettingsError("RETENTION_DAYS, ABANDONED_DAYS and FLOOD_LIMIT must be at least 1")
+    if settings.prometheus_multiproc_dir and not Path(settings.prometheus_multiproc_dir).is_dir():
+        raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR {settings.prometheus_multiproc_dir!r} is not a directory: "
+                            "create it (empty) before starting gunicorn and the workers")
     if not settings.case_prefix.isalnum():
         raise SettingsError(f"CASE_PREFIX must be letters and digits only, not {settings.case_prefix!r}")

@@ -11,6 +11,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from handlers import metrics
+from handlers.logformat import current_request_id
 from handlers.messenger import BadEvent, iter_items
 from handlers.signature import verify_signature
 
@@ -51,12 +53,17 @@ def receive() -> ResponseReturnValue:
         return Response("bad request", status=400, mimetype="text/plain")
     if body.get("object") != "page":
         log.info("webhook object %r ignored", body.get("object"))
+        metrics.webhook_outcome("ignored")
         return Response("EVENT_RECEIVED", mimetype="text/plain")
     try:
-        services.accept(items)  # stored before the 200: Meta does not send an acknowledged event again
-    except SQLAlchemyError:  # the database is down: no 200, so that Meta delivers the batch again later
+        # stored before the 200 (Meta does not send an acknowledged event again), each with this request's id
+        stored = services.accept(items, current_request_id())
+    except SQLAlchemyError as exc:  # the database is down: no 200, so that Meta delivers the batch again later
         log.exception("webhook batch could not be stored")
+        metrics.database_error(exc, "webhook")
         return Response("try again later", status=503, mimetype="text/plain")
+    log.log(logging.INFO if stored else logging.DEBUG, "webhook stored events=%d", stored,
+            extra={"events": stored})  # receipts and reads only: DEBUG, they are most of Meta's posts
     return Response("EVENT_RECEIVED", mimetype="text/plain")
 
 

@@ -1,6 +1,7 @@
 """Engine and session set-up for SQLite and PostgreSQL, and applying the migrations."""
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 727_274  # any constant: PostgreSQL advisory lock so several workers migrate one at a time
+READ_ONLY_OPTION = "read_only"  # an execution option: this transaction never writes (see _sqlite_engine)
 
 
 def normalise_url(url: str) -> str:
@@ -64,8 +66,11 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # a deferred transaction that reads first and writes later can fail at once under WAL;
-        # taking the write lock up front makes concurrent events wait their turn instead
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # taking the write lock up front makes concurrent events wait their turn instead.
+        # A transaction marked READ_ONLY (the insight page's long aggregates) only reads: under WAL it needs no
+        # write lock, so it does not hold up the bot
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -93,8 +98,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
                 connection.commit()
-    else:
-        command.upgrade(alembic_config(engine), revision)
+    else:  # SQLite runs Alembic's DDL outside a transaction: a second process must wait, not migrate alongside
+        database = engine.url.database
+        if not database or database == ":memory:":
+            command.upgrade(alembic_config(engine), revision)
+            return
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            command.upgrade(alembic_config(engine), revision)
 
 
 def ping(engine: Engine) -> bool:

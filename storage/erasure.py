@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from storage import notes
+from storage import notes, tallies
 from storage.models import (
     Case,
     CaseFlag,
@@ -87,6 +87,7 @@ def erase_contact(session: Session, contact_id: int, source: str, now: datetime)
         anonymise_case(session, case_id, source, now)
     session.execute(delete(Message).where(Message.contact_id == contact_id))
     session.execute(delete(OutboxMessage).where(OutboxMessage.contact_id == contact_id))
+    tallies.forget_referral(session, contact_id=contact_id)  # the running intake's anonymous run keeps no school
     session.execute(delete(Conversation).where(Conversation.contact_id == contact_id))
     session.execute(delete(ProcessedEvent).where(ProcessedEvent.key.like(f"postback:{psid}:%")))  # holds the id
     session.execute(update(ErasureRequest).where(ErasureRequest.contact_id == contact_id)
@@ -105,6 +106,7 @@ def anonymise_case(session: Session, case_id: int, source: str, now: datetime) -
     session.execute(update(Case).where(Case.id == case_id).values(
         contact_id=None, answers={}, referral=None, needs_human=False, status="closed",
         closed_at=func.coalesce(Case.closed_at, now), erased_at=now, updated_at=now))
+    tallies.forget_referral(session, case_id=case_id)
     notes.audit(session, action="erased", user_id=None, case_id=case_id, detail=source, now=now)
 
 
@@ -144,6 +146,7 @@ def purge(session: Session, now: datetime, retention_days: int, abandoned_days: 
         psid, _ = erase_contact(session, contact_id, RETENTION, now)
         if psid is not None:
             psids.append(psid)
+    tallies.purge(session, now - timedelta(days=retention_days))  # the anonymous funnel and send-error rows
     return found, [psid for psid in psids if psid]
 
 

@@ -1,6 +1,7 @@
 """The inbox: the webhook stores verified events here and answers; workers handle them per user, in order."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,10 +14,16 @@ from storage.models import InboxEvent
 PENDING, PROCESSING, FAILED = "pending", "processing", "failed"
 
 
-def add(connection: Connection, items: list[tuple[str, str, dict[str, Any]]], now: datetime) -> None:
-    """Store (sender, channel, item) events in one insert (Core, not the ORM: this runs in every webhook request)."""
+def add(connection: Connection, items: list[tuple[str, str, dict[str, Any]]], now: datetime,
+        request_ids: Sequence[str | None] = ()) -> None:
+    """Store (sender, channel, item) events in one insert (Core, not the ORM: this runs in every webhook request).
+
+    `request_ids`, one per event when given, follow each event into the logs of the worker and the sender.
+    """
+    ids = request_ids or [None] * len(items)
     rows = [{"sender": sender[:64], "channel": channel, "item": item, "status": PENDING, "attempts": 0,
-             "next_attempt_at": now, "received_at": now} for sender, channel, item in items]
+             "next_attempt_at": now, "received_at": now, "request_id": request_id}
+            for (sender, channel, item), request_id in zip(items, ids, strict=True)]
     connection.execute(insert(InboxEvent.__table__), rows[0] if len(rows) == 1 else rows)
 
 

@@ -79,6 +79,7 @@ class Conversation(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
     advised: Mapped[list[str]] = mapped_column(JsonColumn, default=list)  # safety advice this case has had
     referral: Mapped[str | None] = mapped_column(String(200))  # the m.me ref the user came in with
+    intake_run_id: Mapped[int | None] = mapped_column(ForeignKey("intake_runs.id", ondelete="SET NULL"))
     intake_started_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -113,6 +114,7 @@ class Case(Base):
     test: Mapped[bool] = mapped_column(default=False, server_default=false())  # opened from the simulator
     closed_at: Mapped[datetime | None] = mapped_column(index=True)  # the retention period counts from here
     erased_at: Mapped[datetime | None]  # personal data erased: only the anonymous record is left
+    followup_answer: Mapped[str | None] = mapped_column(String(20))  # resolved | need_help: the user's answer
 
 
 class CaseFlag(Base):
@@ -157,7 +159,9 @@ class Reminder(Base):
 
     __tablename__ = "reminders"
     # the worker's claim query (status, then due_at order) stays fast however many reminders wait in the future
-    __table_args__ = (Index("ix_reminders_status_due_at", "status", "due_at"),)
+    # the insight page counts follow-ups by when they went (kind, done_at) without reading every case ever kept
+    __table_args__ = (Index("ix_reminders_status_due_at", "status", "due_at"),
+                      Index("ix_reminders_kind_done_at", "kind", "done_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # advisor | followup
@@ -244,6 +248,7 @@ class InboxEvent(Base):
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(32))  # follows the event into the logs of engine and send
 
 
 class OutboxMessage(Base):
@@ -262,6 +267,7 @@ class OutboxMessage(Base):
     message_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(32))  # the webhook event this reply answers
 
 
 class User(Base):
@@ -330,3 +336,38 @@ class SendSlot(Base):
     __tablename__ = "send_slots"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     next_at: Mapped[datetime]
+
+
+class IntakeRun(Base):
+    """One pass of a conversation through an intake flow, for the funnel. Anonymous: no user, no text."""
+
+    __tablename__ = "intake_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    flow_id: Mapped[str] = mapped_column(String(64))
+    flow_version: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    last_step: Mapped[str | None] = mapped_column(String(64))  # where the run is, or where it stopped
+    completed: Mapped[bool] = mapped_column(default=False)
+    test: Mapped[bool] = mapped_column(default=False)  # from the simulator: left out of the figures
+    referral: Mapped[str | None] = mapped_column(String(200))
+
+
+class IntakeStep(Base):
+    """A step an intake run reached (once per step, however often the question was asked)."""
+
+    __tablename__ = "intake_steps"
+    __table_args__ = (UniqueConstraint("run_id", "step"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("intake_runs.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(64))
+    reached_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SendError(Base):
+    """One Send API call Meta refused, by error code, for the delivery-health chart."""
+
+    __tablename__ = "send_errors"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[int | None]  # Meta's error code; None for a network failure or timeout
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

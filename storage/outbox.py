@@ -13,10 +13,11 @@ from storage.models import OutboxMessage
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
 
-def enqueue(session: Session, *, contact_id: int, recipient: str, body: dict[str, Any], now: datetime) -> None:
-    """Queue one Send API body."""
+def enqueue(session: Session, *, contact_id: int, recipient: str, body: dict[str, Any], now: datetime,
+            request_id: str | None = None) -> None:
+    """Queue one Send API body; `request_id` (the event or request it answers) is logged with its send."""
     session.add(OutboxMessage(contact_id=contact_id, recipient=recipient, body=body, status=PENDING,
-                              next_attempt_at=now, created_at=now))
+                              next_attempt_at=now, created_at=now, request_id=request_id))
 
 
 def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:

@@ -10,6 +10,7 @@ from storage.models import Reminder
 
 PENDING, CLAIMED, DONE, CANCELLED, SKIPPED, FAILED = "pending", "claimed", "done", "cancelled", "skipped", "failed"
 ADVISOR, FOLLOWUP, NEARING = "advisor", "followup", "nearing"  # nearing: the promise is close to running out
+WINDOW_CLOSED = "messaging window closed"  # how a skipped follow-up's reason begins when the window had closed
 
 
 def schedule(session: Session, *, case_id: int, kind: str, due_at: datetime, now: datetime,

@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
-from handlers.console import accounts, auth, case_export, cases, flows_editor, simulator  # noqa: E402, F401  (the modules add their routes to bp)
+from handlers.console import accounts, auth, case_export, cases, flows_editor, insight, simulator  # noqa: E402, F401  (the modules add their routes to bp)

@@ -1,6 +1,7 @@
 """What an advisor does to a conversation: take over, reply within Messenger's windows, hand back, close."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from bot.outputs import Reply
 from handlers import reminders
+from handlers.logformat import current_request_id
 from handlers.messenger import send_bodies, split_text
 from storage import notes, outbox, transcript
 from storage.models import Case, Contact, Conversation, User
 
+log = logging.getLogger(__name__)
 STANDARD_WINDOW = timedelta(hours=24)  # Meta: any reply within 24 hours of the user's last message
 HUMAN_AGENT_WINDOW = timedelta(days=7)  # Meta: a person may answer up to 7 days later with the HUMAN_AGENT tag
 
@@ -67,6 +70,7 @@ def reply(session: Session, case: Case, user: User, text: str, now: datetime) ->
         _enqueue(session, contact, {"recipient": {"id": contact.psid}, **how, "message": {"text": part}}, now)
     reminders.advisor_replied(session, case, now)
     notes.audit(session, action="reply", user_id=user.id, case_id=case.id, detail=how["messaging_type"], now=now)
+    log.info("case %s: advisor reply queued (%s)", case.reference, how["messaging_type"])
 
 
 def hand_back(session: Session, case: Case, user: User, now: datetime) -> None:
@@ -122,5 +126,6 @@ def _bot_says(session: Session, case: Case, contact: Contact, locale: str, texts
 
 
 def _enqueue(session: Session, contact: Contact, body: dict[str, Any], now: datetime) -> None:
-    """Queue one Send API body for the contact."""
-    outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now)
+    """Queue one Send API body for the contact; its send is logged under the console request's id."""
+    outbox.enqueue(session, contact_id=contact.id, recipient=contact.psid, body=body, now=now,
+                   request_id=current_request_id())

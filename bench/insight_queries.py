@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event, insert, select, text  # noqa: E402
+from sqlalchemy import event, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -50,6 +49,7 @@ from storage.models import (  # noqa: E402
     Reminder,
     SendError,
 )
+from tests.support.scratch_schema import scratch_schema  # noqa: E402
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 CHUNK = 5_000
@@ -274,18 +274,8 @@ def database(kind: str, url: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{folder}/bench.db"
         return
-    base = normalise_url(url or POSTGRES)
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        separator = "&" if "?" in base else "?"
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(normalise_url(url or POSTGRES), prefix="bench") as scratch:
+        yield scratch
 
 
 def main() -> None:

@@ -23,14 +23,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, delete, insert, select, text, update  # noqa: E402
+from sqlalchemy import delete, insert, select, text, update  # noqa: E402
 from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
 
 from handlers.reminders import BATCH, LEASE, ReminderWorker, Timing  # noqa: E402
@@ -38,6 +37,7 @@ from handlers.settings import Settings  # noqa: E402
 from storage import reminders  # noqa: E402
 from storage.db import make_engine, make_session_factory, normalise_url, upgrade  # noqa: E402
 from storage.models import Alert, Case, Contact, Reminder  # noqa: E402
+from tests.support.scratch_schema import scratch_schema  # noqa: E402
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 CHUNK = 5_000
@@ -188,19 +188,8 @@ def run(database: str, url: str | None, sizes: list[int], due: int, repeat: int,
             with tempfile.TemporaryDirectory() as folder:
                 results[n] = measure(f"sqlite:///{folder}/bench.db", n, due, repeat, ticks, plan)
         else:
-            base = normalise_url(url or POSTGRES)
-            schema = f"bench_{uuid.uuid4().hex[:12]}"
-            admin = create_engine(base, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-            try:
-                separator = "&" if "?" in base else "?"
-                results[n] = measure(f"{base}{separator}options=-csearch_path%3D{schema}", n, due, repeat, ticks,
-                                     plan)
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+            with scratch_schema(normalise_url(url or POSTGRES), prefix="bench") as scratch:
+                results[n] = measure(scratch, n, due, repeat, ticks, plan)
         figures = results[n]
         print(f"  N={n:>7,}: round {figures['round']:8.1f} ms  idle {figures['idle']:7.2f} ms  "
               f"schedule {figures['sched']:6.2f} ms  delay max {figures['delay_max']:6.0f} ms")

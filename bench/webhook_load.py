@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.loadgen import MIX  # noqa: E402
 from tests.support import graph_server  # noqa: E402
 from tests.support.graph_server import GraphServer  # noqa: E402
+from tests.support.scratch_schema import scratch_schema  # noqa: E402
 
 PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
@@ -263,19 +264,8 @@ def database(kind: str, args: argparse.Namespace, workdir: Path) -> Iterator[str
     if kind == "sqlite":
         yield f"sqlite:///{workdir / f'bot-{uuid.uuid4().hex[:8]}.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(_driver(args.postgres_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in args.postgres_url else "?"
-    try:
-        yield f"{args.postgres_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(args.postgres_url, prefix="bench") as url:
+        yield url
 
 
 def _driver(url: str) -> str:

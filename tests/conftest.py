@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -17,6 +16,7 @@ from handlers.settings import Settings
 from storage.db import normalise_url
 from tests.support import messenger
 from tests.support.graph_server import GraphServer
+from tests.support.scratch_schema import scratch_schema
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
@@ -36,16 +36,8 @@ def postgres_url() -> str:
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """Yield a URL whose connections use a new, empty schema; dropped afterwards."""
-    base = postgres_url()
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with scratch_schema(postgres_url()) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, start_background: bool = True) 
     logformat.init_app(app)  # a request id for each request
     app.register_blueprint(privacy.bp)
     scrape.init_app(app, settings)  # GET /metrics; times the webhook's requests
+    app.wsgi_app = webhook.WebhookPosts(app.wsgi_app, services, settings.max_body_bytes)  # type: ignore[method-assign]
     if start_background:
         services.jobs = Jobs(app, services, settings.send_interval)
         services.jobs.start()

@@ -225,11 +225,19 @@ def start_server(name: str, target: str, env: dict[str, str], args: argparse.Nam
     return server
 
 
-def start_bot(env: dict[str, str], args: argparse.Namespace, workdir: Path) -> Server:
+def background_workers(args: argparse.Namespace, db_kind: str) -> int:
+    """Return how many `app.py worker` processes run beside the bot: --background-workers, or as
+    docs/deployment.md advises: one on SQLite (one writer per file), two on PostgreSQL (their round trips overlap)."""
+    if args.background_workers != "auto":
+        return int(args.background_workers)
+    return 1 if db_kind == "sqlite" else 2
+
+
+def start_bot(env: dict[str, str], args: argparse.Namespace, workdir: Path, db_kind: str) -> Server:
     """The bot as docs/deployment.md runs it: gunicorn web workers that store each event and answer, and
     `python app.py worker` processes (at a lower CPU priority) that handle the inbox and send the replies."""
     server = start_server("bot", BOT_TARGET, env, args, workdir)
-    for number in range(args.background_workers):
+    for number in range(background_workers(args, db_kind)):
         log = workdir / f"worker-{server.port}-{number}.log"
         command = [*PRIORITIES[args.worker_priority], PYTHON, "app.py", "worker"]
         server.background.append(start_child(command, env, log))
@@ -398,7 +406,7 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
     env = app_env(db_url, args, graph)
     if app == "bot":
         migrate(env, workdir)
-    server = start_bot(env, args, workdir) if app == "bot" else \
+    server = start_bot(env, args, workdir, db_kind) if app == "bot" else \
         start_server(app, "bench.ceiling_app:create_app()", env, args, workdir)
     row = Row(db_kind, app)
     tag = f"{db_kind[:2]}{app[:2]}{uuid.uuid4().hex[:6]}"
@@ -448,7 +456,7 @@ def bench_memory(db_kind: str, db_url: str, args: argparse.Namespace, graph: Ben
     """RSS of the workers after 100 and after N conversations, on a fresh bot and database."""
     env = app_env(db_url, args, graph)
     migrate(env, workdir)
-    server = start_bot(env, args, workdir)
+    server = start_bot(env, args, workdir, db_kind)
     tag = f"{db_kind[:2]}mem{uuid.uuid4().hex[:6]}"
     try:
         run_clients("conversations", server, args, workdir, f"{tag}a", first=0, count=100 // args.clients,
@@ -509,7 +517,7 @@ def machine(args: argparse.Namespace) -> list[str]:
              + (f"; PostgreSQL {postgres_version(args.postgres_url)}" if "postgres" in args.databases else ""),
              f"settings  : {args.workers} workers x {args.threads} threads; {args.clients} clients x "
              f"{args.concurrency} connections; {args.seconds} s per phase; {args.rate} events/s; "
-             f"Graph API delay {args.graph_delay * 1000:.0f} ms; bot: {args.background_workers} `app.py worker` "
+             f"Graph API delay {args.graph_delay * 1000:.0f} ms; bot: `app.py worker` x {args.background_workers} "
              f"at {args.worker_priority} priority"]
     with contextlib.suppress(OSError):
         load = os.getloadavg()
@@ -633,8 +641,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--apps", default="bot,ceiling", help="comma-separated: bot, ceiling")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (-w)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
-    parser.add_argument("--background-workers", type=int, default=1,
-                        help="`python app.py worker` processes beside gunicorn (bot only)")
+    parser.add_argument("--background-workers", default="auto",
+                        help="`python app.py worker` processes beside gunicorn (bot only); auto: 1 on SQLite, "
+                             "2 on PostgreSQL")
     parser.add_argument("--worker-priority", choices=sorted(PRIORITIES), default="idle",
                         help="CPU priority of those workers: idle (SCHED_IDLE: only spare CPU), nice (10), normal")
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")

@@ -221,7 +221,3 @@ def send_bodies(recipient: str, reply: Reply) -> list[dict[str, Any]]:
         ]
     return bodies
 
-
-def typing_body(recipient: str) -> dict[str, Any]:
-    """Return the typing-indicator request for a recipient."""
-    return {"recipient": {"id": recipient}, "sender_action": "typing_on"}

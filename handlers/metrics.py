@@ -71,18 +71,17 @@ def webhook_started() -> None:
     g.metrics_started = time.perf_counter()
 
 
-def webhook_outcome(outcome: str) -> None:
-    """Name this request's outcome when its HTTP status alone does not tell it (an ignored object)."""
-    g.metrics_outcome = outcome
-
-
 def webhook_finished(method: str, status: int) -> None:
-    """Count a webhook request and its time, under an outcome derived from the method and the status."""
-    outcome = g.pop("metrics_outcome", None) or _outcome(method, status)
-    WEBHOOK_REQUESTS.labels(outcome=outcome).inc()
+    """Count a webhook request Flask answered (the handshake, an error) under an outcome derived from the status."""
     started = g.pop("metrics_started", None)
-    if started is not None:
-        WEBHOOK_SECONDS.labels(outcome=outcome).observe(time.perf_counter() - started)
+    webhook_counted(_outcome(method, status), None if started is None else time.perf_counter() - started)
+
+
+def webhook_counted(outcome: str, seconds: float | None) -> None:
+    """Count a webhook request and how long it took."""
+    WEBHOOK_REQUESTS.labels(outcome=outcome).inc()
+    if seconds is not None:
+        WEBHOOK_SECONDS.labels(outcome=outcome).observe(seconds)
 
 
 def _outcome(method: str, status: int) -> str:

@@ -32,7 +32,7 @@ MAX_BACKOFF = 600.0
 TOKEN_CODES = {190}  # the page token is expired or revoked: every send would fail the same way
 PACING_KEY = "send_api"
 Call = tuple[int, dict[str, Any], int, str | None]  # outbox id, body, attempts, request id
-STALE_TYPING = timedelta(seconds=2)  # a typing indicator this late is noise before a reply that goes now
+STALE_TYPING = timedelta(seconds=2)  # a typing indicator this late (queued by an older version) is noise
 
 
 def backoff(attempts: int) -> timedelta:

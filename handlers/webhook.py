@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
@@ -12,14 +14,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from handlers import metrics
-from handlers.logformat import current_request_id
+from handlers.logformat import current_request_id, new_request_id, request_context
 from handlers.messenger import BadEvent, iter_items
+from handlers.security_headers import HEADERS, content_security_policy
 from handlers.signature import verify_signature
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # half of an emoji's pair, or a lone half
 SURROGATE = re.compile("[\ud800-\udfff]")  # left after parsing only when its pair was missing
+STATUS_LINES = {200: "200 OK", 400: "400 BAD REQUEST", 403: "403 FORBIDDEN",
+                413: "413 REQUEST ENTITY TOO LARGE", 500: "500 INTERNAL SERVER ERROR", 503: "503 SERVICE UNAVAILABLE"}
+RESPONSE_HEADERS = [("Content-Security-Policy", content_security_policy()), *HEADERS.items()]
 
 
 @bp.get("/webhook")
@@ -33,14 +42,48 @@ def verify() -> ResponseReturnValue:
     return Response("verification failed", status=403, mimetype="text/plain")
 
 
-@bp.post("/webhook")
-def receive() -> ResponseReturnValue:
-    """Check the signature, store the events in the inbox and answer 200; workers handle them."""
-    services = current_app.extensions["intake"]
-    raw = request.get_data(cache=True)
-    if not verify_signature(raw, request.headers.get("X-Hub-Signature-256"), services.settings.app_secret):
+class WebhookPosts:
+    """POST /webhook as plain WSGI in front of Flask: Meta's deliveries are most of the app's requests.
+
+    Meta waits for each answer and slows its deliveries when answers come late, so this path does only what the
+    answer needs: check, parse, store, answer. Flask's request context, session, routing, CSRF check and hooks
+    cost more than all of that; every other request (GET /webhook's handshake too) goes on to Flask.
+    """
+
+    def __init__(self, flask_app: WSGIApplication, services: Any, max_body: int) -> None:
+        self.flask_app, self.services, self.max_body = flask_app, services, max_body
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/webhook" or environ.get("REQUEST_METHOD") != "POST":
+            return self.flask_app(environ, start_response)
+        started = time.perf_counter()
+        with request_context(new_request_id()):  # the events, their replies and their sends inherit it
+            try:
+                status, text, outcome = self._answer(environ)
+            except Exception:  # a bug: Meta gets a 500 and delivers the batch again later
+                log.exception("webhook request failed")
+                status, text, outcome = 500, "internal error", "error"
+        metrics.webhook_counted(outcome, time.perf_counter() - started)
+        body = text.encode()
+        start_response(STATUS_LINES[status], [("Content-Type", "text/plain; charset=utf-8"),
+                                              ("Content-Length", str(len(body))), *RESPONSE_HEADERS])
+        return [body]
+
+    def _answer(self, environ: WSGIEnvironment) -> tuple[int, str, str]:
+        """Return (status, text, metrics outcome) for one delivery."""
+        raw = _body(environ, self.max_body)
+        if raw is None:
+            log.warning("request body over %s bytes refused on /webhook", self.max_body)
+            return 413, "request body too large", "too_large"
+        return receive(self.services, raw, environ.get("HTTP_X_HUB_SIGNATURE_256"))
+
+
+def receive(services: Any, raw: bytes, signature: str | None) -> tuple[int, str, str]:
+    """Check the signature, store the events in the inbox; return the HTTP status, its text and the outcome
+    for the metrics. Workers handle the events."""
+    if not verify_signature(raw, signature, services.settings.app_secret):
         log.warning("webhook refused: missing or wrong X-Hub-Signature-256")
-        return Response("bad signature", status=403, mimetype="text/plain")
+        return 403, "bad signature", "bad_signature"
     if b"\\u0000" in raw:  # NUL means nothing in Messenger text, and PostgreSQL refuses to store it
         raw = raw.replace(b"\\u0000", b"\\ufffd")
     try:
@@ -50,21 +93,37 @@ def receive() -> ResponseReturnValue:
         items = iter_items(body)
     except (ValueError, BadEvent, RecursionError) as exc:  # ValueError: bad JSON or UTF-8; RecursionError: nesting
         log.warning("webhook body refused: %s", type(exc).__name__)
-        return Response("bad request", status=400, mimetype="text/plain")
+        return 400, "bad request", "bad_body"
     if body.get("object") != "page":
         log.info("webhook object %r ignored", body.get("object"))
-        metrics.webhook_outcome("ignored")
-        return Response("EVENT_RECEIVED", mimetype="text/plain")
+        return 200, "EVENT_RECEIVED", "ignored"
     try:
         # stored before the 200 (Meta does not send an acknowledged event again), each with this request's id
         stored = services.accept(items, current_request_id())
     except SQLAlchemyError as exc:  # the database is down: no 200, so that Meta delivers the batch again later
         log.exception("webhook batch could not be stored")
         metrics.database_error(exc, "webhook")
-        return Response("try again later", status=503, mimetype="text/plain")
+        return 503, "try again later", "unavailable"
     log.log(logging.INFO if stored else logging.DEBUG, "webhook stored events=%d", stored,
             extra={"events": stored})  # receipts and reads only: DEBUG, they are most of Meta's posts
-    return Response("EVENT_RECEIVED", mimetype="text/plain")
+    return 200, "EVENT_RECEIVED", "ok"
+
+
+def _body(environ: WSGIEnvironment, limit: int) -> bytes | None:
+    """Return the request body, or None when it is longer than `limit` bytes."""
+    stream = environ["wsgi.input"]
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length > limit:
+        return None
+    if length >= 0:
+        return bytes(stream.read(length))
+    if not environ.get("wsgi.input_terminated"):  # no length and a stream that may not end: nothing to read
+        return b""
+    raw = bytes(stream.read(limit + 1))  # chunked
+    return None if len(raw) > limit else raw
 
 
 @bp.app_errorhandler(RequestEntityTooLarge)

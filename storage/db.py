@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import fcntl
+import os
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +12,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 727_274  # any constant: PostgreSQL advisory lock so several workers migrate one at a time
 READ_ONLY_OPTION = "read_only"  # an execution option: this transaction never writes (see _sqlite_engine)
+WRITE_WAIT = 30.0  # seconds a writer waits for its turn, as long as SQLite's busy_timeout below
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
 
 
 def normalise_url(url: str) -> str:
@@ -48,11 +55,21 @@ def make_engine(url: str, **options: Any) -> Engine:
 
 
 def _sqlite_engine(url: str, **options: Any) -> Engine:
-    """SQLite with WAL, a busy timeout and BEGIN IMMEDIATE, so writers queue instead of failing."""
+    """SQLite with WAL, a busy timeout and BEGIN IMMEDIATE, so writers queue instead of failing.
+
+    The writers of one process queue on a Python lock per file before they ask SQLite: SQLite's own busy handler
+    polls, sleeping up to 100 ms between tries, so the threads of one worker (the inbox round, the sender's
+    claims and records, the reminders) lost most of that time waiting for each other; the lock hands the turn
+    to the next at once. Other processes still meet SQLite's lock and its busy handler.
+    """
     database = make_url(url).database
+    connect_args: dict[str, Any] = {"timeout": 30, "check_same_thread": False}
+    write_lock = None
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
+        write_lock = _write_lock(database)
+        connect_args["factory"] = _TurnTakingConnection
+    engine = create_engine(url, connect_args=connect_args, **options)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -69,10 +86,65 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
         # taking the write lock up front makes concurrent events wait their turn instead.
         # A transaction marked READ_ONLY (the insight page's long aggregates) only reads: under WAL it needs no
         # write lock, so it does not hold up the bot
-        read_only = connection.get_execution_options().get(READ_ONLY_OPTION)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        if write_lock is not None and isinstance(dbapi_connection, _TurnTakingConnection):
+            dbapi_connection.take_turn(write_lock)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except Exception:
+            if isinstance(dbapi_connection, _TurnTakingConnection):
+                dbapi_connection.end_turn()
+            raise
 
     return engine
+
+
+def _write_lock(database: str) -> threading.Lock:
+    """Return this process's write lock for a database file (every engine on the file shares it)."""
+    with _write_locks_guard:
+        return _write_locks.setdefault(os.path.realpath(database), threading.Lock())
+
+
+class _TurnTakingConnection(sqlite3.Connection):
+    """A SQLite connection that holds its process's write lock for the file from BEGIN IMMEDIATE until the
+    transaction ends (commit, rollback, or the connection closing), whatever ends it."""
+
+    _turn: threading.Lock | None = None
+
+    def take_turn(self, lock: threading.Lock) -> None:
+        """Wait for this process's other writers of the file; raise OperationalError after WRITE_WAIT."""
+        self.end_turn()  # a transaction that ended without our hearing of it
+        if not lock.acquire(timeout=WRITE_WAIT):
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+        self._turn = lock
+
+    def end_turn(self) -> None:
+        """Let the next writer of this process go."""
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self.end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_turn()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

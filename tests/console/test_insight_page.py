@@ -165,7 +165,7 @@ def test_a_simulator_conversation_is_recorded_as_a_test_run_and_left_out(logged_
 
 def test_each_refused_send_is_counted_by_its_code(logged_in: Any, user: Any, graph: Any, services: Any) -> None:
     graph.fail_next(1, status=400, code=551, subcode=1545041)  # the person is not available: final
-    user.say("hoi")  # the typing indicator is refused; the reply waits behind it and goes in the next round
+    user.say("hoi")  # the first reply is refused for good; the rest go on
     services.sender.clock = lambda: services.clock() + timedelta(hours=1)  # past every back-off
     services.drain()
     errors = rows_of(logged_in.get("/console/insight/send_errors.csv").get_data(as_text=True))

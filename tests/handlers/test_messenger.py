@@ -15,7 +15,6 @@ from handlers.messenger import (
     parse_item,
     send_bodies,
     split_text,
-    typing_body,
 )
 from tests.support import messenger
 
@@ -112,6 +111,3 @@ def test_quick_replies_go_with_the_last_part() -> None:
         {"content_type": "text", "title": "Nee", "payload": "Q:s:no"}]
     assert all(b["messaging_type"] == "RESPONSE" and b["recipient"] == {"id": "42"} for b in bodies)
 
-
-def test_typing_body_is_a_bare_sender_action() -> None:
-    assert typing_body("42") == {"recipient": {"id": "42"}, "sender_action": "typing_on"}

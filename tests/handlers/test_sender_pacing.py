@@ -12,9 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from handlers.messenger import typing_body
 from storage import conversations, outbox, pacing
 from storage.models import OutboxMessage
+
+
+def typing_body(psid: str) -> dict[str, Any]:
+    """A typing indicator, as versions before 2026-12-05 queued before every reply (still in an upgraded outbox)."""
+    return {"recipient": {"id": psid}, "sender_action": "typing_on"}
 
 
 def queue(services: Any, users: int, per_user: int, typing: bool = False) -> list[str]:

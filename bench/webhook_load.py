@@ -644,7 +644,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--background-workers", default="auto",
                         help="`python app.py worker` processes beside gunicorn (bot only); auto: 1 on SQLite, "
                              "2 on PostgreSQL")
-    parser.add_argument("--worker-priority", choices=sorted(PRIORITIES), default="idle",
+    parser.add_argument("--worker-priority", choices=sorted(PRIORITIES), default="nice",
                         help="CPU priority of those workers: idle (SCHED_IDLE: only spare CPU), nice (10), normal")
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")
     parser.add_argument("--concurrency", type=int, default=16, help="connections per client (throughput phase)")

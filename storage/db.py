@@ -5,6 +5,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 727_274  # any constant: PostgreSQL advisory lock so several workers migrate one at a time
 READ_ONLY_OPTION = "read_only"  # an execution option: this transaction never writes (see _sqlite_engine)
 WRITE_WAIT = 30.0  # seconds a writer waits for its turn, as long as SQLite's busy_timeout below
-_write_locks: dict[str, threading.Lock] = {}
+_write_locks: dict[str, WriteTurn] = {}
 _write_locks_guard = threading.Lock()
 
 
@@ -57,10 +58,10 @@ def make_engine(url: str, **options: Any) -> Engine:
 def _sqlite_engine(url: str, **options: Any) -> Engine:
     """SQLite with WAL, a busy timeout and BEGIN IMMEDIATE, so writers queue instead of failing.
 
-    The writers of one process queue on a Python lock per file before they ask SQLite: SQLite's own busy handler
-    polls, sleeping up to 100 ms between tries, so the threads of one worker (the inbox round, the sender's
-    claims and records, the reminders) lost most of that time waiting for each other; the lock hands the turn
-    to the next at once. Other processes still meet SQLite's lock and its busy handler.
+    Writers take turns before they ask SQLite (WriteTurn): SQLite's own busy handler polls, sleeping up to
+    100 ms between tries, so the threads of a worker (the inbox round, the sender's claims and records, the
+    reminders) and the web workers storing events lost most of that time waiting for each other. A Python lock
+    hands the turn to the next thread of the process at once, and a lock file to the next process within 2 ms.
     """
     database = make_url(url).database
     connect_args: dict[str, Any] = {"timeout": 30, "check_same_thread": False}
@@ -102,19 +103,61 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
     return engine
 
 
-def _write_lock(database: str) -> threading.Lock:
-    """Return this process's write lock for a database file (every engine on the file shares it)."""
+class WriteTurn:
+    """The turn to write a SQLite file: a lock among this process's threads, then `<file>.write-lock` (flock)
+    among processes. The lock file is opened for each turn: closing it ends the turn, also for a process that dies."""
+
+    def __init__(self, database: str) -> None:
+        self.threads = threading.Lock()
+        self.path = f"{database}.write-lock"
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait for the turn; False after `timeout` seconds (a writer stuck elsewhere: the caller fails)."""
+        deadline = time.monotonic() + timeout
+        if not self.threads.acquire(timeout=timeout):
+            return False
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        pause = 0.0002
+        while True:  # flock has no timeout: try, and sleep briefly between tries (one thread per process does)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._fd = fd
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    self.threads.release()
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # releases the flock
+        self.threads.release()
+
+    def locked(self) -> bool:
+        return self.threads.locked()
+
+
+def _write_lock(database: str) -> WriteTurn:
+    """Return this process's write turn for a database file (every engine on the file shares it)."""
+    path = os.path.realpath(database)
     with _write_locks_guard:
-        return _write_locks.setdefault(os.path.realpath(database), threading.Lock())
+        if path not in _write_locks:
+            _write_locks[path] = WriteTurn(path)
+        return _write_locks[path]
 
 
 class _TurnTakingConnection(sqlite3.Connection):
     """A SQLite connection that holds its process's write lock for the file from BEGIN IMMEDIATE until the
     transaction ends (commit, rollback, or the connection closing), whatever ends it."""
 
-    _turn: threading.Lock | None = None
+    _turn: WriteTurn | None = None
 
-    def take_turn(self, lock: threading.Lock) -> None:
+    def take_turn(self, lock: WriteTurn) -> None:
         """Wait for this process's other writers of the file; raise OperationalError after WRITE_WAIT."""
         self.end_turn()  # a transaction that ended without our hearing of it
         if not lock.acquire(timeout=WRITE_WAIT):

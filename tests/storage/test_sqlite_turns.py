@@ -2,7 +2,10 @@
 the transaction, whatever ends it; readers and other files do not wait for it."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +55,33 @@ def test_a_read_only_transaction_and_another_file_do_not_wait(database: str, tmp
         other.dispose()
 
 
+def test_a_writer_of_another_process_waits_on_the_lock_file_and_gives_up_after_the_wait(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "WRITE_WAIT", 0.3)
+    engine = db.make_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    other_process = subprocess.Popen(  # holds the lock file, as another process's writer would
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         f"fd = os.open({database + '.write-lock'!r}, os.O_RDWR)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[1]))", "1.0"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert other_process.stdout is not None and other_process.stdout.readline() == "held\n"
+        started = time.monotonic()
+        with pytest.raises(OperationalError), engine.begin():
+            pass
+        assert 0.25 < time.monotonic() - started < 0.9
+        assert not db._write_lock(database).locked()  # this process's other writers were let go
+        other_process.wait(10)  # its lock is gone with it: the next writer goes at once
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        other_process.kill()
+        other_process.communicate()
+        engine.dispose()
+
+
 def test_a_second_writer_of_the_process_goes_as_soon_as_the_first_commits(database: str) -> None:
     first_engine = db.make_engine(f"sqlite:///{database}")
     second_engine = db.make_engine(f"sqlite:///{database}")  # another engine on the file shares the lock
@@ -87,7 +117,7 @@ def test_a_writer_that_cannot_get_its_turn_gets_a_transient_error(database: str,
     monkeypatch.setattr(db, "WRITE_WAIT", 0.1)
     engine = db.make_engine(f"sqlite:///{database}")
     lock = db._write_lock(database)
-    lock.acquire()  # another thread of this process writes for longer than a writer waits
+    assert lock.acquire(timeout=1)  # another thread of this process writes for longer than a writer waits
     try:
         with pytest.raises(OperationalError), engine.begin():
             pass

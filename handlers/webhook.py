@@ -45,9 +45,10 @@ def verify() -> ResponseReturnValue:
 class WebhookPosts:
     """POST /webhook as plain WSGI in front of Flask: Meta's deliveries are most of the app's requests.
 
-    Meta waits for each answer and slows its deliveries when answers come late, so this path does only what the
-    answer needs: check, parse, store, answer. Flask's request context, session, routing, CSRF check and hooks
-    cost more than all of that; every other request (GET /webhook's handshake too) goes on to Flask.
+    Meta wants each answer within 5 s and has waited for it before sending the next event, so a slow answer delays
+    the whole page; this path does only what the answer needs: check, parse, store, answer. Flask's request
+    context, session, routing, CSRF check and hooks cost more than all of that; every other request (GET
+    /webhook's handshake too) goes on to Flask.
     """
 
     def __init__(self, flask_app: WSGIApplication, services: Any, max_body: int) -> None:

@@ -89,6 +89,7 @@ def test_graph_api_500_keeps_the_message_in_the_outbox_until_it_recovers(user: A
                                                                          graph: Any) -> None:
     graph.fail_always(status=500, code=2)
     assert user.say("hoi") == []
+    assert user.say("Ja, ga verder") == []  # its reply is queued behind the first one
     with services.sessions.begin() as session:
         rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         assert len(rows) > 1 and all(r.status == outbox.PENDING for r in rows)

@@ -117,7 +117,11 @@ class WriteTurn:
         deadline = time.monotonic() + timeout
         if not self.threads.acquire(timeout=timeout):
             return False
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # a folder this process cannot write: neither could it write the database
+            self.threads.release()
+            raise
         pause = 0.0002
         while True:  # flock has no timeout: try, and sleep briefly between tries (one thread per process does)
             try:
@@ -158,7 +162,8 @@ class _TurnTakingConnection(sqlite3.Connection):
     _turn: WriteTurn | None = None
 
     def take_turn(self, lock: WriteTurn) -> None:
-        """Wait for this process's other writers of the file; raise OperationalError after WRITE_WAIT."""
+        """Wait for the other writers of the file (this process's threads, other processes); raise
+        OperationalError after WRITE_WAIT."""
         self.end_turn()  # a transaction that ended without our hearing of it
         if not lock.acquire(timeout=WRITE_WAIT):
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))

@@ -127,3 +127,18 @@ def test_a_writer_that_cannot_get_its_turn_gets_a_transient_error(database: str,
         connection.execute(text("CREATE TABLE t (x INTEGER)"))
     assert not lock.locked()
     engine.dispose()
+
+
+def test_a_lock_file_that_cannot_be_opened_fails_the_writer_and_leaves_the_turn_free(database: str) -> None:
+    engine = db.make_engine(f"sqlite:///{database}")
+    turn = db._write_lock(database)
+    path, turn.path = turn.path, f"{database}.missing-folder/write-lock"
+    try:
+        with pytest.raises(OSError), engine.begin():
+            pass
+        assert not turn.locked()
+    finally:
+        turn.path = path
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine.dispose()

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
@@ -22,12 +23,13 @@ from handlers.signature import verify_signature
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from handlers.services import Services
+
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # half of an emoji's pair, or a lone half
 SURROGATE = re.compile("[\ud800-\udfff]")  # left after parsing only when its pair was missing
-STATUS_LINES = {200: "200 OK", 400: "400 BAD REQUEST", 403: "403 FORBIDDEN",
-                413: "413 REQUEST ENTITY TOO LARGE", 500: "500 INTERNAL SERVER ERROR", 503: "503 SERVICE UNAVAILABLE"}
+STATUS_LINES = {status.value: f"{status.value} {status.phrase.upper()}" for status in HTTPStatus}  # as Werkzeug's
 RESPONSE_HEADERS = [("Content-Security-Policy", content_security_policy()), *HEADERS.items()]
 
 
@@ -51,7 +53,7 @@ class WebhookPosts:
     /webhook's handshake too) goes on to Flask.
     """
 
-    def __init__(self, flask_app: WSGIApplication, services: Any, max_body: int) -> None:
+    def __init__(self, flask_app: WSGIApplication, services: Services, max_body: int) -> None:
         self.flask_app, self.services, self.max_body = flask_app, services, max_body
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -79,7 +81,7 @@ class WebhookPosts:
         return receive(self.services, raw, environ.get("HTTP_X_HUB_SIGNATURE_256"))
 
 
-def receive(services: Any, raw: bytes, signature: str | None) -> tuple[int, str, str]:
+def receive(services: Services, raw: bytes, signature: str | None) -> tuple[int, str, str]:
     """Check the signature, store the events in the inbox; return the HTTP status, its text and the outcome
     for the metrics. Workers handle the events."""
     if not verify_signature(raw, signature, services.settings.app_secret):

@@ -71,6 +71,20 @@ def test_a_users_events_wait_for_the_one_before_while_other_users_go_on(user: Us
     assert sorted(first) == sorted([(user.psid, "eerste"), (other.psid, "hallo")]) and second == []
 
 
+def test_a_round_takes_expired_leases_and_due_events_together_in_the_order_they_came(
+        user: User, make_user: Any, services: Any) -> None:
+    second, third = make_user("5550001112223335"), make_user("5550001112223336")
+    for someone in (user, second, third):
+        post(someone, messenger.text_item(someone.psid, "hoi"))
+    now = services.clock()
+    with services.inbox.inbox_sessions.begin() as session:  # leased by a worker that then dies
+        assert [row.sender for row in inbox.claim_batch(session, now, 1, inbox_worker.LEASE)] == [user.psid]
+    later = now + inbox_worker.LEASE + timedelta(seconds=1)
+    with services.inbox.inbox_sessions.begin() as session:
+        taken = [row.sender for row in inbox.claim_batch(session, later, 2, inbox_worker.LEASE)]
+    assert taken == [user.psid, second.psid]  # the oldest two, one of them taken up again; the third waits
+
+
 def test_a_batch_is_handled_in_the_order_the_user_wrote_it(user: User, services: Any) -> None:
     first, second = messenger.text_item(user.psid, "eerste"), messenger.text_item(user.psid, "tweede")
     post(user, second, first)  # Meta may deliver a backlog out of order

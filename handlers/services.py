@@ -87,8 +87,7 @@ class Services:
         items, ids = [row[:3] for row in rows], [row[3] for row in rows]
         for attempt in (1, 2):
             try:
-                with self.inbox_engine.begin() as connection:
-                    inbox.add(connection, items, self.clock(), ids)
+                inbox.store(self.inbox_engine, items, self.clock(), ids)
                 return
             except OperationalError as exc:  # a connection the database closed (a restart): the pool is renewed
                 metrics.database_error(exc, "webhook")

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -193,6 +194,44 @@ class _TurnTakingConnection(sqlite3.Connection):
             super().close()
         finally:
             self.end_turn()
+
+
+def sqlite_file(engine: Engine) -> bool:
+    """Tell whether the engine writes a SQLite file (whose writers take turns), not memory or PostgreSQL."""
+    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+
+
+def write_sqlite(engine: Engine, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """Run statements as one transaction on a SQLite file (sqlite_file), in as few calls to the driver as can be.
+
+    Each call into sqlite3 lets go of the GIL, and the thread has to win it back from the other threads of its
+    process before it goes on; inside the file's write turn every such wait holds up all writers of the file.
+    One statement runs in SQLite's autocommit mode, its own transaction (one call for the write and the commit);
+    several run between BEGIN IMMEDIATE and COMMIT. Errors come out as SQLAlchemy's, without their parameters.
+    """
+    raw = engine.raw_connection()
+    try:
+        connection = raw.dbapi_connection
+        if not isinstance(connection, _TurnTakingConnection):
+            raise TypeError("write_sqlite needs an engine of make_engine on a SQLite file")
+        connection.take_turn(_write_lock(str(engine.url.database)))
+        try:
+            if len(statements) == 1:
+                connection.execute(*statements[0])
+            else:
+                connection.execute("BEGIN IMMEDIATE")
+                for sql, params in statements:
+                    connection.execute(sql, params)
+                connection.execute("COMMIT")
+        except BaseException:
+            connection.rollback()  # a no-op outside a transaction; ends the turn
+            raise
+        finally:
+            connection.end_turn()
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statements[0][0], None, exc, sqlite3.Error, hide_parameters=True) from exc
+    finally:
+        raw.close()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

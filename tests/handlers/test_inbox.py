@@ -146,6 +146,7 @@ def test_a_round_is_one_transaction_yet_an_event_that_fails_undoes_only_itself(
     assert sorted(inbound_texts(services)) == sorted(f"hoi van {o.psid}" for o in others)
     assert all(PRIVACY_START in user.graph.texts(o.psid)[0] for o in others)
     assert user.graph.texts(user.psid) == []  # its transcript line and replies were undone with it
+    assert services.inbox.process_all() == 0  # a separate inbox file: the round's events go with this lease
     assert [(e.sender, e.status, e.last_error) for e in stored(services)] == [(user.psid, inbox.FAILED,
                                                                                 "RuntimeError")]
 
@@ -176,3 +177,24 @@ def test_a_batch_that_cannot_be_stored_gets_503_so_that_meta_sends_it_again(user
         connection.exec_driver_sql("DROP TABLE inbox")
     assert post(user, messenger.text_item(user.psid, "hoi")) == 503
     assert inbound_texts(services) == [] and user.graph.texts(user.psid) == []
+
+
+def test_a_separate_inbox_file_is_written_once_per_round(user: User, make_user: Any, services: Any) -> None:
+    people = [user, *(make_user(f"555000333444{n:04d}") for n in range(inbox_worker.BATCH + 1))]
+    for someone in people:
+        post(someone, messenger.text_item(someone.psid, "hoi"))
+    separate = services.inbox.inbox_sessions is not services.sessions
+    engine = services.inbox.inbox_sessions.kw["bind"]
+    commits: list[int] = []
+    listen = (engine, "commit", lambda connection: commits.append(1))
+    event.listen(*listen)
+    try:
+        assert services.inbox.process_all() == len(people)  # two rounds, then one that finds nothing
+    finally:
+        event.remove(*listen)
+    # SQLite's inbox file: each lease removes the events of the round before (3 writes, not 5); PostgreSQL: the
+    # three leases and the two rounds' transactions, which remove their events themselves
+    assert len(commits) == (3 if separate else 5)
+    assert stored(services) == []
+    services.sender.deliver_all()
+    assert all(PRIVACY_START in user.graph.texts(p.psid)[0] for p in people)

@@ -32,36 +32,36 @@ def store(engine: Engine, items: list[tuple[str, str, dict[str, Any]]], now: dat
     driver instead of about six. `rows_per_statement` (default: as many as the parameter limit allows) is for
     the tests.
     """
+    size = rows_per_statement or _parameter_limit(engine.dialect) // len(COLUMNS)
     if not sqlite_file(engine):
-        _store_rows(engine, [dict(zip(COLUMNS, row, strict=True)) for row in _rows(items, now, request_ids)],
-                    rows_per_statement or POSTGRES_PARAMETERS // len(COLUMNS))
+        with engine.connect() as connection:
+            if len(items) > size and engine.dialect.name == "postgresql":  # autocommit: make it one transaction
+                connection = connection.execution_options(isolation_level="READ COMMITTED")
+            with connection.begin():
+                add(connection, items, now, request_ids, size)
         return
     processors = _bind_processors(engine.dialect)
     values = [[value if process is None else process(value)
                for value, process in zip(row, processors, strict=True)] for row in _rows(items, now, request_ids)]
-    size = rows_per_statement or SQLITE_PARAMETERS // len(COLUMNS)
     chunks = [values[start:start + size] for start in range(0, len(values), size)]
     write_sqlite(engine, [(_insert_sql(len(chunk)), [value for row in chunk for value in row]) for chunk in chunks])
 
 
-def _store_rows(engine: Engine, rows: list[dict[str, Any]], size: int) -> None:
-    """Insert rows with multi-row INSERTs of at most `size` rows, all in one transaction."""
-    with engine.connect() as connection:
-        if len(rows) > size and engine.dialect.name == "postgresql":  # an autocommit engine: make it one transaction
-            connection = connection.execution_options(isolation_level="READ COMMITTED")
-        with connection.begin():
-            for start in range(0, len(rows), size):
-                connection.execute(insert(InboxEvent.__table__).values(rows[start:start + size]))
-
-
 def add(connection: Connection, items: list[tuple[str, str, dict[str, Any]]], now: datetime,
-        request_ids: Sequence[str | None] = ()) -> None:
-    """Store (sender, channel, item) events in one insert (Core, not the ORM: this runs in every webhook request).
+        request_ids: Sequence[str | None] = (), rows_per_statement: int | None = None) -> None:
+    """Store (sender, channel, item) events in the connection's transaction, with multi-row INSERTs (Core).
 
     `request_ids`, one per event when given, follow each event into the logs of the worker and the sender.
     """
     rows = [dict(zip(COLUMNS, row, strict=True)) for row in _rows(items, now, request_ids)]
-    connection.execute(insert(InboxEvent.__table__), rows[0] if len(rows) == 1 else rows)
+    size = rows_per_statement or _parameter_limit(connection.dialect) // len(COLUMNS)
+    for start in range(0, len(rows), size):
+        connection.execute(insert(InboxEvent.__table__).values(rows[start:start + size]))
+
+
+def _parameter_limit(dialect: Dialect) -> int:
+    """Return how many parameters one statement may carry."""
+    return SQLITE_PARAMETERS if dialect.name == "sqlite" else POSTGRES_PARAMETERS
 
 
 def _rows(items: list[tuple[str, str, dict[str, Any]]], now: datetime,

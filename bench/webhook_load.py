@@ -123,8 +123,26 @@ class _BenchHTTPServer(graph_server._HTTPServer):
 # Processes: gunicorn, the load clients; everything is killed on exit.
 
 BOT_TARGET = "app:create_app(start_background=False)"  # the web workers only store and answer
-# how the `python app.py worker` processes are started: acknowledging Meta comes first, handling gets the rest
-PRIORITIES = {"idle": ["chrt", "--idle", "0"], "nice": ["nice", "-n", "10"], "normal": []}
+# How the `python app.py worker` processes are started: acknowledging Meta comes first, handling gets the rest.
+# Each child runs in a session of its own, and with autogroup (on by default in Debian's and Ubuntu's kernels)
+# Linux shares the CPU between sessions first: a process's nice value then only counts inside its own session.
+# So the worker's session gets the nice value too (the same thing systemd's CPUWeight= does for a unit).
+PRIORITIES = {"nice": (["nice", "-n", "10"], 10), "idle": (["chrt", "--idle", "0"], 19), "normal": ([], 0)}
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def autogroup_enabled() -> bool:
+    try:
+        return AUTOGROUP.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def set_session_nice(pid: int, nice: int) -> None:
+    """Give a child's autogroup (its session) a nice value; without autogroup the file does nothing."""
+    if nice and autogroup_enabled():
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+
 
 def start_child(args: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL
@@ -239,8 +257,10 @@ def start_bot(env: dict[str, str], args: argparse.Namespace, workdir: Path, db_k
     server = start_server("bot", BOT_TARGET, env, args, workdir)
     for number in range(background_workers(args, db_kind)):
         log = workdir / f"worker-{server.port}-{number}.log"
-        command = [*PRIORITIES[args.worker_priority], PYTHON, "app.py", "worker"]
-        server.background.append(start_child(command, env, log))
+        prefix, session_nice = PRIORITIES[args.worker_priority]
+        child = start_child([*prefix, PYTHON, "app.py", "worker"], env, log)
+        server.background.append(child)
+        set_session_nice(child.pid, session_nice)
         server.background_logs.append(log)
     deadline = time.time() + 60
     while not all(log.exists() and "worker running" in log.read_text(errors="replace")
@@ -518,7 +538,8 @@ def machine(args: argparse.Namespace) -> list[str]:
              f"settings  : {args.workers} workers x {args.threads} threads; {args.clients} clients x "
              f"{args.concurrency} connections; {args.seconds} s per phase; {args.rate} events/s; "
              f"Graph API delay {args.graph_delay * 1000:.0f} ms; bot: `app.py worker` x {args.background_workers} "
-             f"at {args.worker_priority} priority"]
+             f"at {args.worker_priority} priority",
+             f"scheduler : autogroup {'on: nice values count within a session' if autogroup_enabled() else 'off'}"]
     with contextlib.suppress(OSError):
         load = os.getloadavg()
         lines.append(f"load avg  : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start (should be near 0)")
@@ -578,6 +599,10 @@ def report(rows: list[Row], memory: dict[str, dict], micro_lines: list[str], arg
             total = sum(kinds.values()) or 1
             print(f"  {row.database}/bot sent: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in
                                                              sorted(kinds.items(), key=lambda kv: -kv[1])))
+            t = row.figures["throughput"]
+            capped = " (the cap: not all answered)" if t["drain"] >= args.drain_cap else ""
+            print(f"  {row.database}/bot backlog: the workers went on answering for {max(0, t['drain'] - 2):.1f} s "
+                  f"after the phase{capped}; {t['graph_calls']} Graph calls for the phase's events")
     for db in dict.fromkeys(r.database for r in rows):
         bot = next((r for r in rows if r.database == db and r.app == "bot"), None)
         ceiling = next((r for r in rows if r.database == db and r.app == "ceiling"), None)
@@ -645,7 +670,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="`python app.py worker` processes beside gunicorn (bot only); auto: 1 on SQLite, "
                              "2 on PostgreSQL")
     parser.add_argument("--worker-priority", choices=sorted(PRIORITIES), default="nice",
-                        help="CPU priority of those workers: idle (SCHED_IDLE: only spare CPU), nice (10), normal")
+                        help="CPU priority of those workers and of their session: nice (10), "
+                             "idle (SCHED_IDLE, session at nice 19), normal")
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")
     parser.add_argument("--concurrency", type=int, default=16, help="connections per client (throughput phase)")
     parser.add_argument("--seconds", type=float, default=20, help="length of each phase")

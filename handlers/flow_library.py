@@ -43,6 +43,18 @@ def compile_lexicon_revision(row: FlowVersion) -> Lexicon:
     return lexicon
 
 
+_HELD = "flow_library.live_numbers"  # session.info key: the live version numbers, read once
+
+
+def hold_live_versions(session: Session) -> None:
+    """Have FlowLibrary.live read the live version numbers once in this session and keep them.
+
+    For a round of the inbox worker: one query per round instead of one per event. A version published during
+    the round answers the events of the next round on, as it would an event that came a moment later.
+    """
+    session.info.setdefault(_HELD, None)
+
+
 class FlowLibrary:
     """Compiled flow and lexicon versions, by number; drafts by row id and last change."""
 
@@ -53,8 +65,13 @@ class FlowLibrary:
         self._lock = threading.Lock()  # two threads compiling the same version at once is only wasted work
 
     def live(self, session: Session, name: str = "intake") -> tuple[Flow, Lexicon]:
-        """Return the live version of a flow and the live lexicon, with one query."""
-        numbers = flow_versions.live_numbers(session)
+        """Return the live version of a flow and the live lexicon, with one query (none in a session that holds
+        the versions it read: see hold_live_versions)."""
+        numbers = session.info.get(_HELD)
+        if numbers is None:
+            numbers = flow_versions.live_numbers(session)
+            if _HELD in session.info:
+                session.info[_HELD] = numbers
         return self._flow(session, name, numbers.get((FLOW, name))), self._lexicon(session, numbers)
 
     def current(self, session: Session, name: str = "intake") -> Flow:

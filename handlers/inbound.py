@@ -70,6 +70,8 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
         log.info("duplicate %s event skipped", event.kind)
         return 0
     contact = conversations.lock_contact(session, event.sender, now)
+    # every inbound message sets last_inbound_at: none for FLOOD_WINDOW means no flood to count
+    quiet_before = contact.last_inbound_at is None or contact.last_inbound_at < now - FLOOD_WINDOW
     contact.last_inbound_at = now
     flow, lexicon = intake.flows.live(session)
     context = dataclasses.replace(intake.context, lexicon=lexicon)
@@ -99,7 +101,7 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
         return 0
     if event_input is None or event.kind not in ENGINE_KINDS:
         return 0
-    if event.kind == "message" and (flood := _flood_count(session, intake, contact, now)):
+    if event.kind == "message" and not quiet_before and (flood := _flood_count(session, intake, contact, now)):
         return _while_flooding(session, intake, flow, contact, row, case, state, event_input, context, flood, now)
     outcome = _step(state, event_input, flow, context)
     log.info("engine step kind=%s from=%s to=%s replies=%d", event.kind, state.step or "-", outcome.state.step or "-",

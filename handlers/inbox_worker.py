@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers import metrics
+from handlers.flow_library import hold_live_versions
 from handlers.inbound import Intake, handle_event
 from handlers.logformat import request_context
 from handlers.messenger import Event, parse_item
@@ -92,6 +93,7 @@ class InboxWorker:
         failed: list[tuple[int, str]] = []
         try:
             with self.sessions.begin() as session:
+                hold_live_versions(session)  # one query for the round's flow and lexicon versions
                 for row in leased:
                     with request_context(row[5]):  # its lines carry the id the webhook gave the event
                         self._handle_in_round(session, row, handled, alone, failed)

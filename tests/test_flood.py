@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot import texts
 from storage.models import Case, CaseFlag, Contact, Message
@@ -69,4 +69,26 @@ def test_after_the_flood_the_user_is_answered_again(user: Any, services: Any, gr
         assert len(graph.texts(user.psid)) > before
         assert texts.SLOW_DOWN.get("nl") not in graph.texts(user.psid)[before:]
     finally:
+        services.clock = services.inbox.clock = services.sender.clock = now
+
+
+def test_a_message_after_a_quiet_spell_is_not_counted_against_the_flood_limit(user: Any, services: Any) -> None:
+    engine = services.sessions.kw["bind"]
+    counts: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "count(*)" in statement and "messages" in statement:
+            counts.append(statement)
+
+    now = services.clock
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        user.say("hoi")  # a new contact: nothing before it
+        services.clock = services.inbox.clock = services.sender.clock = lambda: now() + timedelta(seconds=11)
+        user.say("hallo")  # the last message is older than the flood window: nothing to count
+        assert counts == []
+        user.say("nog iets")  # a second message within the window is counted
+        assert len(counts) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
         services.clock = services.inbox.clock = services.sender.clock = now

@@ -198,3 +198,24 @@ def test_a_separate_inbox_file_is_written_once_per_round(user: User, make_user: 
     assert stored(services) == []
     services.sender.deliver_all()
     assert all(PRIVACY_START in user.graph.texts(p.psid)[0] for p in people)
+
+
+def test_a_round_reads_the_live_flow_versions_once(user: User, make_user: Any, services: Any) -> None:
+    people = [user, *(make_user(f"555000333555{n:04d}") for n in range(3))]
+    for someone in people:
+        post(someone, messenger.text_item(someone.psid, "hoi"))
+    engine = services.sessions.kw["bind"]
+    reads: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "max(flow_versions.version)" in statement:
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert services.inbox.process_all() == len(people)  # one round: every user's first event
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(reads) == 1  # not one per event
+    services.sender.deliver_all()
+    assert all(PRIVACY_START in user.graph.texts(p.psid)[0] for p in people)

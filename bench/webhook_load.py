@@ -359,14 +359,30 @@ def run_clients(mode: str, server: Server, args: argparse.Namespace, workdir: Pa
     return merged
 
 
-def drain(graph: BenchGraph, quiet: float, cap: float) -> float:
-    """Wait until the Graph stub has had no call for `quiet` seconds (at most `cap`); return the seconds waited."""
+def drain(graph: BenchGraph, quiet: float, cap: float, server: Server | None = None) -> float:
+    """Wait until the bot's inbox is empty (when `server` is the bot) and then until the Graph stub has had no call
+    for `quiet` seconds, at most `cap` seconds in all; return the seconds waited.
+
+    Quiet alone is not enough: workers that get little CPU during a burst can leave a pause of seconds in the
+    calls while thousands of events still wait.
+    """
     start = time.time()
+    while server is not None and server.name == "bot" and time.time() - start < cap and inbox_waiting(server):
+        time.sleep(0.5)
     while time.time() - start < cap:
         if time.time() - max(graph.last_arrival(), start) >= quiet:
             break
         time.sleep(0.1)
     return time.time() - start
+
+
+def inbox_waiting(server: Server) -> int:
+    """The events stored but not yet handled, from the bot's /healthz (-1 when it does not answer)."""
+    try:
+        with urllib.request.urlopen(server.url.replace("/webhook", "/healthz"), timeout=5) as response:
+            return int(json.load(response)["inbox"]["waiting"])
+    except (OSError, ValueError, KeyError):
+        return -1
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -432,15 +448,15 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
     tag = f"{db_kind[:2]}{app[:2]}{uuid.uuid4().hex[:6]}"
     try:
         run_clients("conversations", server, args, workdir, f"{tag}w", first=0, count=10, concurrency=2)
-        drain(graph, 1.0, 10)
+        drain(graph, 1.0, 10, server)
         # (b) first: a throughput run leaves an outbox backlog (the Graph API allows 300 calls/s) that would
         # otherwise spill into the fixed-rate figures.
         say(f"  {db_kind}/{app}: fixed rate {args.rate}/s for {args.seconds} s ...")
         run_clients("prime", server, args, workdir, f"{tag}r", concurrency=8)
-        drain(graph, 1.0, args.drain_cap)
+        drain(graph, 1.0, args.drain_cap, server)
         first_call = len(graph.snapshot())
         rate = run_clients("rate", server, args, workdir, f"{tag}r", primed=True)
-        waited = drain(graph, 2.0, args.drain_cap)
+        waited = drain(graph, 2.0, args.drain_cap, server)
         calls = graph.snapshot()[first_call:]
         delays, per_kind = match_replies(rate["expected"], calls) if app == "bot" else ([], {})
         row.figures["rate"] = {
@@ -453,7 +469,7 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
             f"for {args.seconds} s ...")
         run_clients("prime", server, args, workdir, f"{tag}t", concurrency=8,
                     pool=args.throughput_users * args.clients)
-        drain(graph, 1.0, args.drain_cap)
+        drain(graph, 1.0, args.drain_cap, server)
         first_call = len(graph.snapshot())
         load = run_clients("throughput", server, args, workdir, f"{tag}t", primed=True)
         row.figures["throughput"] = {
@@ -462,9 +478,10 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
             "p99": pct(load["latencies"], 99), "errors": load["errors"], "kinds": load["kinds"]}
         row.figures["memory"] = {"hwm": server.memory_mb("VmHWM"), "rss": server.memory_mb("VmRSS"),
                                  "background_hwm": server.background_mb("VmHWM")}
-        waited = drain(graph, 2.0, args.drain_cap)
+        waited = drain(graph, 2.0, args.drain_cap, server)
         calls = graph.snapshot()[first_call:]
-        row.figures["throughput"] |= {"e613": sum(1 for c in calls if c.code == 613), "drain": waited,
+        row.figures["throughput"] |= {"left": inbox_waiting(server) if app == "bot" else 0,
+                                      "e613": sum(1 for c in calls if c.code == 613), "drain": waited,
                                       "graph_calls": len(calls)}
         row.figures["log_problems"] = server.log_problems()
     finally:
@@ -481,14 +498,14 @@ def bench_memory(db_kind: str, db_url: str, args: argparse.Namespace, graph: Ben
     try:
         run_clients("conversations", server, args, workdir, f"{tag}a", first=0, count=100 // args.clients,
                     concurrency=4)
-        drain(graph, 2.0, args.drain_cap)
+        drain(graph, 2.0, args.drain_cap, server)
         small, small_background = server.memory_mb("VmRSS"), server.background_mb("VmRSS")
         say(f"  {db_kind}: {args.memory_conversations} conversations for the memory figure ...")
         count = (args.memory_conversations - 100) // args.clients
         started = time.time()
         result = run_clients("conversations", server, args, workdir, f"{tag}b", first=10**6, count=count,
                              concurrency=args.concurrency)
-        drain(graph, 2.0, args.drain_cap)
+        drain(graph, 2.0, args.drain_cap, server)
         large, large_background = server.memory_mb("VmRSS"), server.background_mb("VmRSS")
         return {"small": small, "large": large, "small_background": small_background,
                 "large_background": large_background, "errors": result["errors"],
@@ -600,7 +617,8 @@ def report(rows: list[Row], memory: dict[str, dict], micro_lines: list[str], arg
             print(f"  {row.database}/bot sent: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in
                                                              sorted(kinds.items(), key=lambda kv: -kv[1])))
             t = row.figures["throughput"]
-            capped = " (the cap: not all answered)" if t["drain"] >= args.drain_cap else ""
+            left = t["left"] if t["left"] >= 0 else "?"
+            capped = f" (--drain-cap reached: {left} events still waiting)" if t["left"] else ""
             print(f"  {row.database}/bot backlog: the workers went on answering for {max(0, t['drain'] - 2):.1f} s "
                   f"after the phase{capped}; {t['graph_calls']} Graph calls for the phase's events")
     for db in dict.fromkeys(r.database for r in rows):
@@ -683,7 +701,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="also measure worker RSS after 100 and after N conversations (slow; 50000)")
     parser.add_argument("--mix", default="", help="override weights of bench/loadgen.py MIX, e.g. echo=0,new=20")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG))
-    parser.add_argument("--drain-cap", type=float, default=120, help="max seconds to wait for the outbox to empty")
+    parser.add_argument("--drain-cap", type=float, default=300,
+                        help="max seconds to wait for the inbox and the outbox to empty after a phase")
     parser.add_argument("--skip-micro", action="store_true", help="do not run the micro-benchmarks")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s phases, small pools")
     args = parser.parse_args(argv)

@@ -237,12 +237,13 @@ class InboxEvent(Base):
     """A verified webhook event, stored before Meta gets its 200 and removed once it has been handled."""
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_sender_id", "sender", "id"),)
+    # status, id: the lease reads the head of the queue, each status in id order (storage/lease.py)
+    __table_args__ = (Index("ix_inbox_sender_id", "sender", "id"), Index("ix_inbox_status_id", "status", "id"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sender: Mapped[str] = mapped_column(String(64))  # the user: their events are handled one by one, in order
     channel: Mapped[str] = mapped_column(String(10))  # messaging or standby
     item: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
@@ -255,11 +256,12 @@ class OutboxMessage(Base):
     """A Send API request waiting to go out (or gone, with its result)."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_id", "status", "id"),)  # the lease reads the head of the queue
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     recipient: Mapped[str] = mapped_column(String(64), index=True)
     body: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     locked_until: Mapped[datetime | None]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bot.commands import normalise
 from bot.inputs import Text
@@ -44,9 +45,10 @@ def match_choice(step: Step, event: Text) -> Match:
     return Match(problem="not_understood")
 
 
-def _words(option: Option) -> set[str]:
+@lru_cache(maxsize=2048)  # options are frozen and few (those of the live flow versions); each answer asked again
+def _words(option: Option) -> frozenset[str]:
     """Return every normalised word a user may type for this option."""
-    return {normalise(w) for w in (option.value, option.title.nl, option.title.en, *option.synonyms)}
+    return frozenset(normalise(w) for w in (option.value, option.title.nl, option.title.en, *option.synonyms))
 
 
 def _exact(step: Step, typed: str) -> Option | None:

@@ -237,8 +237,10 @@ def _answer(state: ConversationState, event: Text, flow: Flow, context: Context,
         return _reprompt(state, flow, context, matched.problem or "not_understood")
     state = state.with_answer(current.answer, value)
     option = current.option(value)
-    minor = summarise(flow, state.answers).minor
-    flagged = tuple(safety.from_answer(f, option.title.nl, minor) for f in option.flags) if option else ()
+    flagged: tuple[safety.Detection, ...] = ()
+    if option and option.flags:  # only a flagged answer needs the summary (whether a minor is involved)
+        minor = summarise(flow, state.answers).minor
+        flagged = tuple(safety.from_answer(f, option.title.nl, minor) for f in option.flags)
     outcome = _advance(state, current.id, flow, context)
     return Outcome(outcome.state, outcome.replies, outcome.effects, flagged)
 

@@ -1,11 +1,11 @@
 """Leasing the rows of a work queue (the inbox, the outbox) so that each key's rows are worked in order."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, select, text, union_all
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, aliased
 
 HEAD = 20  # PostgreSQL: rows of the queue's head read per row to lease
@@ -26,8 +26,8 @@ def claim_first_in_line(session: Session, model: Any, key: str, now: datetime, l
         # swings too far for one plan. And index scans only: statistics from a quiet hour put a few rows in the
         # queue, and PostgreSQL then read and sorted every waiting row instead of walking the index in order.
         session.execute(text(PLANNER_SETTINGS))
-        rows = _claim_from_head(session, model, key, now, limit, pending, leased)
-        if len(rows) < limit:  # a short queue, or a head held by a few users' long chains: look at every row
+        rows, whole_queue = _claim_from_head(session, model, key, now, limit, pending, leased)
+        if len(rows) < limit and not whole_queue:  # the head held a few users' long chains: look at every row
             session.execute(text("SET LOCAL enable_nestloop = off"))  # a hash join, whatever the statistics say
             more = _first_in_line(model, key, now, limit - len(rows), pending, leased)
             rows += session.scalars(more.where(model.id.not_in([row.id for row in rows]))
@@ -47,26 +47,38 @@ def claim_first_in_line(session: Session, model: Any, key: str, now: datetime, l
 
 
 def _claim_from_head(session: Session, model: Any, key: str, now: datetime, limit: int, pending: str,
-                     leased: str) -> list[Any]:
+                     leased: str) -> tuple[list[Any], bool]:
     """Lease from the first `limit * HEAD` waiting rows only: the first row of each key among them.
 
-    The whole-queue form (a row with no earlier row of its key) was an anti-join over every waiting row. Where
-    the table's statistics still told of a nearly empty queue, as on a new or a quiet page when a burst comes,
+    Return the leased rows and whether the head was the whole queue (then nothing else could be leased). The
+    whole-queue form (a row with no earlier row of its key) was an anti-join over every waiting row. Where the
+    table's statistics still told of a nearly empty queue, as on a new or a quiet page when a burst comes,
     PostgreSQL ran it as a nested loop: the 1,000th lease of a 3,000-event backlog compared 3 million pairs and
-    took 350 ms, of which the webhook's own SQL got the leftovers. The head is read in id order per status, so
-    its cost stays the same however long the queue grows.
+    took 350 ms, CPU that the webhook's own SQL then lacked. The head is read in id order per status (index
+    status, id), so its cost stays the same however long the queue grows.
     """
     size = limit * HEAD
-    columns = (model.id, getattr(model, key).label("key"), model.status, model.next_attempt_at, model.locked_until)
-    parts = [select(*columns).where(model.status == status).order_by(model.id).limit(size).subquery()
+    columns = (model.id, getattr(model, key), model.status, model.next_attempt_at, model.locked_until)
+    parts = [select(*columns).where(model.status == status).order_by(model.id).limit(size)
              for status in (pending, leased)]
-    waiting = union_all(*(select(part) for part in parts)).subquery("waiting")
-    head = select(waiting).order_by(waiting.c.id).limit(size).subquery("head")
-    first = select(head).ext(distinct_on(head.c.key)).order_by(head.c.key, head.c.id).subquery("first")
-    ready = select(first.c.id).where(_due(first.c, now, pending) | _expired(first.c, now, leased))
-    statement = (select(model).where(model.id.in_(ready), _due(model, now, pending) | _expired(model, now, leased))
+    found = session.execute(union_all(*(select(part.subquery()) for part in parts))).all()
+    per_status = Counter(row[2] for row in found)
+    whole_queue = len(found) <= size and all(count < size for count in per_status.values())
+    seen: set[str] = set()
+    ready: list[int] = []
+    for row_id, owner, status, next_attempt_at, locked_until in sorted(found)[:size]:
+        if owner in seen:
+            continue  # an earlier row of this key waits or is leased
+        seen.add(owner)
+        if status == pending and next_attempt_at <= now or status == leased and (locked_until or now) < now:
+            ready.append(row_id)
+    if not ready:
+        return [], whole_queue
+    # all of them: those another worker is leasing right now are skipped, the next ones taken
+    statement = (select(model).where(model.id.in_(ready),
+                                     _due(model, now, pending) | _expired(model, now, leased))
                  .order_by(model.id).limit(limit).with_for_update(skip_locked=True))
-    return list(session.scalars(statement))
+    return list(session.scalars(statement)), whole_queue
 
 
 def _first_in_line(model: Any, key: str, now: datetime, limit: int, pending: str, leased: str,

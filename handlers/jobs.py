@@ -22,40 +22,59 @@ ERASURE_INTERVAL = 5.0  # seconds: a confirmed erasure runs soon after the bot's
 RETENTION_INTERVAL = 3600.0
 SUBSCRIPTION_JOB = "subscription"
 ALERT_INTERVAL = 10.0
+SEND_LANES = 2  # sender rounds side by side in a process: a reply queued during a round goes out in the other lane
 
 
 class WorkLoop:
-    """A thread that runs one job every `interval` seconds and at once when woken.
+    """Threads (`lanes`) that run one job every `interval` seconds and at once when woken.
 
     A wake-up that comes while the job runs makes it run again straight after, so none is lost (APScheduler
-    skips a run asked for while one is going, which left replies waiting for the next tick).
+    skips a run asked for while one is going, which left replies waiting for the next tick). With more than one
+    lane a wake-up goes to a lane that is idle, so rounds run side by side: the sender's round waits for Meta's
+    answers (50 ms and more each), and a reply queued meanwhile need not wait for that round to end. Only the
+    first lane also runs on the clock.
     """
 
-    def __init__(self, app: Flask, job_id: str, function: Callable[[], object], interval: float) -> None:
+    def __init__(self, app: Flask, job_id: str, function: Callable[[], object], interval: float,
+                 lanes: int = 1) -> None:
         self.app, self.job_id, self.function, self.interval = app, job_id, function, interval
-        self._woken, self._stopping = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"{job_id}-loop", daemon=True)
+        self._stopping = threading.Event()
+        self._woken = [threading.Event() for _ in range(lanes)]
+        self._running = [False] * lanes
+        self._threads = [threading.Thread(target=self._loop, args=(lane,), name=f"{job_id}-loop-{lane}",
+                                          daemon=True) for lane in range(lanes)]
 
     def start(self) -> None:
-        """Start the thread; the job runs at once."""
-        self._thread.start()
+        """Start the threads; the job runs at once."""
+        for thread in self._threads:
+            thread.start()
 
     def wake(self) -> None:
-        """Run the job now, or again as soon as the running round ends."""
-        self._woken.set()
+        """Run the job now in an idle lane, or again as soon as the first lane's running round ends."""
+        idle = next((lane for lane, running in enumerate(self._running) if not running), 0)
+        self._woken[idle].set()
 
     def stop(self) -> None:
-        """Let the running round finish, then end the thread."""
+        """Let the running rounds finish, then end the threads."""
         self._stopping.set()
-        self._woken.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        for woken in self._woken:
+            woken.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
 
-    def _loop(self) -> None:
+    def _loop(self, lane: int) -> None:
+        woken = self._woken[lane]
+        if lane:  # the first lane runs at once and on the clock; the others only when woken
+            woken.wait()
         while not self._stopping.is_set():
-            self._woken.clear()
-            run_job(self.app, self.job_id, self.function)
-            self._woken.wait(self.interval)
+            woken.clear()  # before the run: a wake-up during it may be about rows its lease missed, so it runs again
+            self._running[lane] = True
+            try:
+                run_job(self.app, self.job_id, self.function)
+            finally:
+                self._running[lane] = False
+            woken.wait(None if lane else self.interval)
 
 
 def run_job(app: Flask, job_id: str, function: Callable[[], object]) -> None:
@@ -74,7 +93,7 @@ class Jobs:
         self.app, self.services = app, services
         self.loops = {INBOX_JOB: WorkLoop(app, INBOX_JOB, services.inbox.process_all,
                                           services.settings.inbox_interval),
-                      OUTBOX_JOB: WorkLoop(app, OUTBOX_JOB, services.sender.deliver_all, interval)}
+                      OUTBOX_JOB: WorkLoop(app, OUTBOX_JOB, services.sender.deliver_all, interval, SEND_LANES)}
         self.scheduler = BackgroundScheduler(timezone=UTC)
         now = datetime.now(UTC)
         work = {REMINDER_JOB: (services.reminders.run_due, services.settings.reminder_interval),

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
+from handlers.jobs import SEND_LANES, WorkLoop
 from storage import conversations, outbox, pacing
 from storage.models import OutboxMessage
 
@@ -21,10 +22,11 @@ def typing_body(psid: str) -> dict[str, Any]:
     return {"recipient": {"id": psid}, "sender_action": "typing_on"}
 
 
-def queue(services: Any, users: int, per_user: int, typing: bool = False) -> list[str]:
-    """Queue `per_user` numbered texts for each of `users` new contacts; return their PSIDs."""
+def queue(services: Any, users: int, per_user: int, typing: bool = False, first: int = 0) -> list[str]:
+    """Queue `per_user` numbered texts for each of `users` new contacts (numbered from `first`); return their
+    PSIDs."""
     now = services.clock()
-    psids = [f"{8_100_000_000_000_000 + i}" for i in range(users)]
+    psids = [f"{8_100_000_000_000_000 + i}" for i in range(first, first + users)]
     with services.sessions.begin() as session:
         for psid in psids:
             contact = conversations.lock_contact(session, psid, now)
@@ -181,3 +183,39 @@ def test_a_failed_call_keeps_the_rest_of_that_users_messages_behind_it(services:
         rows[0].next_attempt_at = services.clock()  # the back-off is over
     services.sender.deliver_all()
     assert graph.texts(psid) == [f"{psid} #{n}" for n in range(3)]
+
+
+@pytest.mark.parametrize("lanes", [SEND_LANES, 1])
+def test_a_reply_queued_while_a_round_waits_for_meta_does_not_wait_for_that_round(
+        app: Any, services: Any, graph: Any, lanes: int) -> None:
+    """The sender's round waits for Meta's answers; with a second lane a new reply goes out meanwhile (one lane:
+    the case this guards against, after the round)."""
+    graph.delay = 1.0
+    loop = WorkLoop(app, "outbox", services.sender.deliver_all, interval=60, lanes=lanes)
+    loop.start()
+    try:
+        [first] = queue(services, users=1, per_user=1)
+        loop.wake()
+        wait_for(lambda: status_of(services, first) == outbox.SENDING)  # its call to Meta takes a second
+        [second] = queue(services, users=1, per_user=1, first=1)
+        loop.wake()
+        wait_for(lambda: graph.texts(first) and graph.texts(second), timeout=10)
+    finally:
+        loop.stop()
+    answered = {r.body["recipient"]["id"]: r.at for r in graph.requests if r.path.endswith("/messages")}
+    if lanes > 1:
+        assert answered[second] - answered[first] < 0.6  # sent while the first call was still waiting
+    else:
+        assert answered[second] - answered[first] >= 1.0  # sent only after the first round had ended
+
+
+def status_of(services: Any, psid: str) -> str | None:
+    with services.sessions() as session:
+        return session.scalar(select(OutboxMessage.status).where(OutboxMessage.recipient == psid))
+
+
+def wait_for(condition: Any, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

@@ -1,6 +1,6 @@
 """Webhook load benchmark: the bot under gunicorn against a bare ceiling app, on SQLite and PostgreSQL.
 
-Run: .venv/bin/python bench/webhook_load.py [--databases sqlite,postgres] [--workers 2] [--threads 4]
+Run: .venv/bin/python bench/webhook_load.py [--databases sqlite,postgres] [--workers 2] [--threads auto]
                                             [--clients 2] [--concurrency 16] [--seconds 20] [--rate 100]
                                             [--graph-delay 0.05] [--memory-conversations 50000] [--quick]
 Everything runs on loopback: a Graph API stub (tests/support/graph_server.py, in this process), the app under
@@ -31,6 +31,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -222,10 +223,12 @@ class Server:
         return len(re.findall(r"Traceback|\bERROR\b|\[CRITICAL\]", text))
 
 
-def start_server(name: str, target: str, env: dict[str, str], args: argparse.Namespace, workdir: Path) -> Server:
+def start_server(name: str, target: str, env: dict[str, str], args: argparse.Namespace, workdir: Path,
+                 db_kind: str) -> Server:
     port = free_port()
     log = workdir / f"{name}-{port}.log"
-    command = [GUNICORN, "-w", str(args.workers), "--threads", str(args.threads), "-b", f"127.0.0.1:{port}",
+    command = [GUNICORN, "-w", str(args.workers), "--threads", str(request_threads(args, db_kind)),
+               "-b", f"127.0.0.1:{port}",
                "--log-level", "warning", target]
     server = Server(name, start_child(command, env, log), port, log)
     ready_path = "/healthz" if name == "bot" else "/webhook"
@@ -243,6 +246,15 @@ def start_server(name: str, target: str, env: dict[str, str], args: argparse.Nam
     return server
 
 
+def request_threads(args: argparse.Namespace, db_kind: str) -> int:
+    """Return gunicorn's --threads for both apps on this database: --threads, or as docs/deployment.md advises:
+    4 on SQLite (one writer per file), 16 on PostgreSQL (the webhook waits for its commit's round trip; more
+    threads fill each group commit)."""
+    if args.threads != "auto":
+        return int(args.threads)
+    return 4 if db_kind == "sqlite" else 16
+
+
 def background_workers(args: argparse.Namespace, db_kind: str) -> int:
     """Return how many `app.py worker` processes run beside the bot: --background-workers, or as
     docs/deployment.md advises: one on SQLite (one writer per file), two on PostgreSQL (their round trips overlap)."""
@@ -254,7 +266,7 @@ def background_workers(args: argparse.Namespace, db_kind: str) -> int:
 def start_bot(env: dict[str, str], args: argparse.Namespace, workdir: Path, db_kind: str) -> Server:
     """The bot as docs/deployment.md runs it: gunicorn web workers that store each event and answer, and
     `python app.py worker` processes (at a lower CPU priority) that handle the inbox and send the replies."""
-    server = start_server("bot", BOT_TARGET, env, args, workdir)
+    server = start_server("bot", BOT_TARGET, env, args, workdir, db_kind)
     for number in range(background_workers(args, db_kind)):
         log = workdir / f"worker-{server.port}-{number}.log"
         prefix, session_nice = PRIORITIES[args.worker_priority]
@@ -396,16 +408,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def match_replies(expected: list[list[Any]], calls: list[Call]) -> tuple[list[float], dict[str, list[int]]]:
+def match_replies(expected: list[list[Any]], calls: list[Call]) -> tuple[list[Reply], dict[str, list[int]]]:
     """Match each event expecting a reply to the first message sent to that user after its POST.
 
-    Return the delays (seconds) and, per event kind, [matched, expected].
+    Return the matched replies and, per event kind, [matched, expected].
     """
     arrivals: dict[str, list[float]] = {}
     for call in calls:
         if call.message and call.recipient and call.status == 200:
             arrivals.setdefault(call.recipient, []).append(call.at)
-    delays, per_kind = [], {}
+    replies, per_kind = [], {}
     for psid, sent, kind in expected:
         counts = per_kind.setdefault(kind, [0, 0])
         counts[1] += 1
@@ -413,8 +425,79 @@ def match_replies(expected: list[list[Any]], calls: list[Call]) -> tuple[list[fl
         i = bisect.bisect_left(times, sent)
         if i < len(times):
             counts[0] += 1
-            delays.append(times[i] - sent)
-    return delays, per_kind
+            replies.append(Reply(psid, sent, times[i]))
+    return replies, per_kind
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An event's POST and the arrival of the first message to its user after it (time.time() seconds)."""
+
+    psid: str
+    sent: float
+    arrived: float
+
+    @property
+    def delay(self) -> float:
+        return self.arrived - self.sent
+
+
+HANDLED_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO handlers\.inbox_worker "
+                          r"\[req=([0-9a-f-]+)\]: event handled")
+
+
+def reply_stages(db_url: str, server: Server, replies: list[Reply]) -> dict[str, float]:
+    """Split each reply's delay where a worker had handled its event: POST to handled (the inbox wait, the lease,
+    the round's events before it) and handled to the Graph API (the rest of the round, its commit, the sender's
+    lease, pacing, HTTP).
+
+    The event is the one whose request id the reply's outbox row carries; the worker logs the moment it has handled
+    it ("event handled", with that id). Return p50 and p99 of both parts and their means over the slowest 1 % of
+    replies: where the p99 goes.
+    """
+    from sqlalchemy import select
+
+    from storage.db import make_engine
+    from storage.models import OutboxMessage
+
+    handled: dict[str, float] = {}
+    for log in server.background_logs:
+        for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+            if match := HANDLED_LINE.match(line):
+                stamp = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f")
+                handled.setdefault(match[2], stamp.timestamp())  # asctime is local time, like .timestamp()
+    if not replies or not handled:
+        return {}
+    since = datetime.fromtimestamp(min(r.sent for r in replies) - 1, UTC)
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(OutboxMessage.recipient, OutboxMessage.created_at,
+                                             OutboxMessage.request_id)
+                                      .where(OutboxMessage.created_at >= since)
+                                      .order_by(OutboxMessage.id)).all()
+    finally:
+        engine.dispose()
+    stored: dict[str, list[tuple[float, str | None]]] = {}  # the event's storage time (created_at) and its id
+    for recipient, created, request_id in rows:
+        at = (created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp()
+        stored.setdefault(recipient, []).append((at, request_id))
+    splits = []  # (total, POST to handled, handled to Graph)
+    for reply in replies:
+        events = stored.get(reply.psid, [])
+        i = bisect.bisect_left(events, (reply.sent, ""))
+        if i < len(events) and events[i][1] in handled:
+            at = handled[events[i][1]]
+            if reply.sent <= at <= reply.arrived:
+                splits.append((reply.delay, at - reply.sent, reply.arrived - at))
+    if not splits:
+        return {}
+    slowest = sorted(splits)[-max(1, len(splits) // 100):]
+    return {"split": len(splits),
+            "handled_p50": pct([s[1] for s in splits], 50), "handled_p99": pct([s[1] for s in splits], 99),
+            "out_p50": pct([s[2] for s in splits], 50), "out_p99": pct([s[2] for s in splits], 99),
+            "tail_handled": sum(s[1] for s in slowest) / len(slowest),
+            "tail_out": sum(s[2] for s in slowest) / len(slowest), "tail": len(slowest)}
 
 
 @dataclass
@@ -443,7 +526,7 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
     if app == "bot":
         migrate(env, workdir)
     server = start_bot(env, args, workdir, db_kind) if app == "bot" else \
-        start_server(app, "bench.ceiling_app:create_app()", env, args, workdir)
+        start_server(app, "bench.ceiling_app:create_app()", env, args, workdir, db_kind)
     row = Row(db_kind, app)
     tag = f"{db_kind[:2]}{app[:2]}{uuid.uuid4().hex[:6]}"
     try:
@@ -458,13 +541,15 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
         rate = run_clients("rate", server, args, workdir, f"{tag}r", primed=True)
         waited = drain(graph, 2.0, args.drain_cap, server)
         calls = graph.snapshot()[first_call:]
-        delays, per_kind = match_replies(rate["expected"], calls) if app == "bot" else ([], {})
+        replies, per_kind = match_replies(rate["expected"], calls) if app == "bot" else ([], {})
+        delays = [reply.delay for reply in replies]
         row.figures["rate"] = {
             "sent": len(rate["latencies"]), "p50": pct(rate["latencies"], 50), "p99": pct(rate["latencies"], 99),
             "errors": rate["errors"], "reply_p50": pct(delays, 50), "reply_p99": pct(delays, 99),
             "matched": sum(m for m, _ in per_kind.values()), "expected": sum(e for _, e in per_kind.values()),
             "per_kind": per_kind, "e613": sum(1 for c in calls if c.code == 613),
-            "graph_calls": len(calls), "drain": waited, "lag_p99": pct(rate["lag"], 99)}
+            "graph_calls": len(calls), "drain": waited, "lag_p99": pct(rate["lag"], 99),
+            "stages": reply_stages(db_url, server, replies)}
         say(f"  {db_kind}/{app}: throughput, {args.clients} clients x {args.concurrency} connections "
             f"for {args.seconds} s ...")
         run_clients("prime", server, args, workdir, f"{tag}t", concurrency=8,
@@ -547,12 +632,13 @@ def machine(args: argparse.Namespace) -> list[str]:
                 if line.startswith("model name")), platform.processor() or "?")
     versions = ", ".join(f"{name} {_version(name)}" for name in ("gunicorn", "flask", "sqlalchemy", "psycopg",
                                                                   "aiohttp"))
+    threads = ", ".join(f"{request_threads(args, db)} ({db})" for db in args.databases)
     lines = [f"machine   : {cpu}; {os.cpu_count()} logical CPUs ({len(os.sched_getaffinity(0))} usable); "
              f"{platform.system()} {platform.release()}",
              f"python    : {platform.python_version()} ({platform.python_implementation()}); {versions}",
              f"databases : SQLite {sqlite3.sqlite_version}"
              + (f"; PostgreSQL {postgres_version(args.postgres_url)}" if "postgres" in args.databases else ""),
-             f"settings  : {args.workers} workers x {args.threads} threads; {args.clients} clients x "
+             f"settings  : {args.workers} workers x {threads} threads; {args.clients} clients x "
              f"{args.concurrency} connections; {args.seconds} s per phase; {args.rate} events/s; "
              f"Graph API delay {args.graph_delay * 1000:.0f} ms; bot: `app.py worker` x {args.background_workers} "
              f"at {args.worker_priority} priority",
@@ -655,6 +741,11 @@ def report(rows: list[Row], memory: dict[str, dict], micro_lines: list[str], arg
             print(f"  {row.database}/bot: matched per kind: {kinds}; Graph calls {r['graph_calls']}; "
                   f"client send lag p99 {ms(r['lag_p99'])} ms; outbox drained {r['drain']:.1f} s after the phase; "
                   f"gunicorn log problems {row.figures['log_problems']}")
+            if stages := r["stages"]:
+                print(f"  {row.database}/bot: reply = POST to event handled p50 {ms(stages['handled_p50'])} / "
+                      f"p99 {ms(stages['handled_p99'])} + handled to Graph API p50 {ms(stages['out_p50'])} / "
+                      f"p99 {ms(stages['out_p99'])}; slowest {stages['tail']}: {ms(stages['tail_handled'])} + "
+                      f"{ms(stages['tail_out'])} on average ({stages['split']} replies split)")
     if memory:
         print()
         print(f"MEMORY: RSS per worker after 100 and after {args.memory_conversations} conversations")
@@ -683,7 +774,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--apps", default="bot,ceiling", help="comma-separated: bot, ceiling")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (-w)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--threads", default="auto",
+                        help="gunicorn threads per worker, for bot and ceiling; auto: 4 on SQLite, 16 on PostgreSQL")
     parser.add_argument("--background-workers", default="auto",
                         help="`python app.py worker` processes beside gunicorn (bot only); auto: 1 on SQLite, "
                              "2 on PostgreSQL")
@@ -714,6 +806,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.apps = [a.strip() for a in args.apps.split(",") if a.strip()]
     if set(args.databases) - {"sqlite", "postgres"} or set(args.apps) - {"bot", "ceiling"}:
         parser.error("--databases takes sqlite,postgres; --apps takes bot,ceiling")
+    if args.threads != "auto" and not (args.threads.isdigit() and int(args.threads) > 0):
+        parser.error("--threads takes a positive number or auto")
     args.app_secret = "bench-app-secret-" + secrets.token_hex(8)
     args.weights = {kind: weight for kind, (weight, _) in MIX.items()}
     for part in filter(None, (p.strip() for p in args.mix.split(","))):

@@ -90,7 +90,9 @@ def receive(services: Services, raw: bytes, signature: str | None) -> tuple[int,
     if b"\\u0000" in raw:  # NUL means nothing in Messenger text, and PostgreSQL refuses to store it
         raw = raw.replace(b"\\u0000", b"\\ufffd")
     try:
-        body = json.loads(raw.decode("utf-8"))  # strict: json.loads(bytes) would let encoded surrogates through
+        # strict: json.loads(bytes) would let encoded surrogates through. NaN and Infinity are no JSON, but Python
+        # reads them, and PostgreSQL's json type refuses to store them: as null, the rest of the batch is stored
+        body = json.loads(raw.decode("utf-8"), parse_constant=lambda _name: None)
         if ESCAPED_SURROGATE.search(raw):
             body = _without_lone_surrogates(body)
         items = iter_items(body)

@@ -6,6 +6,7 @@ batch their replies, and the bot still answers a normal message afterwards.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Any
 
@@ -145,6 +146,21 @@ def test_good_events_in_a_batch_full_of_bad_ones_are_all_answered(app: Any, serv
         assert graph.texts(good[0].psid) and graph.texts(good[1].psid), "a good event lost its reply"
 
     post()
+
+
+def test_nan_and_infinity_in_a_batch_cost_the_good_event_nothing(services: Any, graph: Any,
+                                                                  make_user: Any) -> None:
+    """Python's json reads NaN and Infinity, which no JSON has; PostgreSQL's json type refused to store them,
+    and the whole batch got a 503 on every delivery (found by the test above)."""
+    user = make_user(str(8_000_000_000_000_000 + uuid.uuid4().int % 10**15))
+    batch = [{"sender": {"id": "0"}, "postback": {"payload": math.inf, "title": math.nan}},
+             messenger.text_item(user.psid, "hoi"),
+             {"sender": {"id": "1"}, "message": {"mid": "m.1", "text": -math.inf}}]
+    raw = json.dumps({"object": "page", "entry": [{"id": messenger.PAGE_ID, "messaging": batch}]}).encode()
+    assert b"Infinity" in raw and b"NaN" in raw  # what json.dumps writes for them
+    assert post_raw(user, raw) == 200
+    services.drain()
+    assert graph.texts(user.psid), "the good event lost its reply"
 
 
 def test_a_stored_item_the_worker_cannot_read_is_set_aside(user: Any, services: Any) -> None:

@@ -549,6 +549,7 @@ class _HTTPServer(ThreadingHTTPServer):
     """A threading HTTP server that knows the GraphServer answering its requests."""
 
     daemon_threads = True
+    request_queue_size = 128  # socketserver's listen backlog of 5 let a burst of 20 connects be reset
 
     def __init__(self, graph: GraphServer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -193,6 +193,16 @@ def proc_kb(pid: int, field_name: str) -> float:
     return 0.0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the user and system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Server:
     """One gunicorn master with its port, environment and log."""
@@ -210,6 +220,11 @@ class Server:
 
     def workers(self) -> list[int]:
         return worker_pids(self.process.pid)
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds so far of gunicorn (master and workers) and of the `app.py worker` processes."""
+        return (cpu_seconds([self.process.pid, *self.workers()]),
+                cpu_seconds([child.pid for child in self.background]))
 
     def memory_mb(self, field_name: str) -> list[float]:
         return [proc_kb(pid, field_name) / 1024 for pid in self.workers()]
@@ -556,8 +571,12 @@ def bench_app(app: str, db_kind: str, db_url: str, args: argparse.Namespace, gra
                     pool=args.throughput_users * args.clients)
         drain(graph, 1.0, args.drain_cap, server)
         first_call = len(graph.snapshot())
+        cpu_before = server.cpu()
         load = run_clients("throughput", server, args, workdir, f"{tag}t", primed=True)
+        web_cpu, background_cpu = (after - before for after, before in zip(server.cpu(), cpu_before, strict=True))
+        requests = max(1, len(load["latencies"]))
         row.figures["throughput"] = {
+            "web_cpu_us": web_cpu / requests * 1e6, "background_cpu_us": background_cpu / requests * 1e6,
             "requests": len(load["latencies"]), "rps": len(load["latencies"]) / args.seconds,
             "p50": pct(load["latencies"], 50), "p95": pct(load["latencies"], 95),
             "p99": pct(load["latencies"], 99), "errors": load["errors"], "kinds": load["kinds"]}
@@ -714,6 +733,10 @@ def report(rows: list[Row], memory: dict[str, dict], micro_lines: list[str], arg
             ratio = bot.figures["throughput"]["rps"] / ceiling.figures["throughput"]["rps"]
             verdict = "meets" if ratio >= 0.5 else "BELOW"
             print(f"RATIO bot/ceiling on {db}: {ratio:.2f}  ({verdict} the target >= 0.50)")
+            bot_cpu, ceiling_cpu = bot.figures["throughput"]["web_cpu_us"], ceiling.figures["throughput"]["web_cpu_us"]
+            print(f"  CPU per request in gunicorn: bot {bot_cpu:.0f} µs, ceiling {ceiling_cpu:.0f} µs "
+                  f"(ceiling/bot {ceiling_cpu / bot_cpu:.2f}); `app.py worker`s "
+                  f"{bot.figures['throughput']['background_cpu_us']:.0f} µs per webhook request")
     print("worker MB = peak resident memory (VmHWM) of each gunicorn worker at the end of the run")
     for row in rows:
         background = row.figures["memory"].get("background_hwm")

@@ -247,11 +247,13 @@ def _apply_effects(session: Session, intake: Intake, flow: Flow, contact: Contac
     if outputs.URGENT in effects:  # the menu's emergency item: urgent, and the advisors hear of it every time
         case.urgency, case.needs_human = "urgent", True
         alerts.raise_alert(session, case_id=case.id, kind="emergency", category=None, severity="urgent", now=now)
+        reminders.advisor_promised(session, case, intake.timing, now)
         log.info("case %s: the user tapped the emergency item", case.reference)
     if outputs.HUMAN_REQUESTED in effects and not case.needs_human:
         case.needs_human = True
         alerts.raise_alert(session, case_id=case.id, kind="human_requested", category=None,
                            severity=case.urgency, now=now)
+        reminders.advisor_promised(session, case, intake.timing, now)  # the reply promises an answer in 24 hours
         log.info("case %s: advisor requested", case.reference)
     if outputs.CASE_COMPLETED in effects:
         case.intake_complete, case.completed_at = True, now

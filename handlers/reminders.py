@@ -40,15 +40,30 @@ class Timing:
 
 def schedule_after_intake(session: Session, case: Case, contact: Contact, timing: Timing, now: datetime) -> None:
     """Schedule the advisor reminder and, while the window allows, the user follow-up."""
-    reminders.schedule(session, case_id=case.id, kind=reminders.ADVISOR, due_at=now + timing.sla(case), now=now)
-    reminders.schedule(session, case_id=case.id, kind=reminders.NEARING, due_at=now + timing.sla(case) * NEARING_AT,
-                       now=now)
+    advisor_promised(session, case, timing, now)
     if case.urgency == "urgent":  # an urgent case is news for the advisors at once, not only when it is late
         alerts.raise_alert(session, case_id=case.id, kind="urgent_case", category=case.category, severity="urgent",
                            now=now)
     due = followup.followup_due(now, contact.last_inbound_at or now, timing.followup_after, timing.window_margin)
     if due is not None:
         reminders.schedule(session, case_id=case.id, kind=reminders.FOLLOWUP, due_at=due, now=now)
+
+
+def advisor_promised(session: Session, case: Case, timing: Timing, now: datetime) -> None:
+    """Start the promise of an advisor's answer within the case's SLA: a completed intake, or a user who asked
+    for an advisor (or tapped the emergency item) before the end, where the bot says "within 24 hours" at once.
+
+    A promise already running keeps its earlier time; one that is now due sooner (the case became urgent) moves.
+    """
+    due = now + timing.sla(case)
+    running = reminders.first_pending(session, case.id, reminders.ADVISOR)
+    if running is None:
+        reminders.schedule(session, case_id=case.id, kind=reminders.ADVISOR, due_at=due, now=now)
+        reminders.schedule(session, case_id=case.id, kind=reminders.NEARING, due_at=now + timing.sla(case) * NEARING_AT,
+                           now=now)
+    elif due < running:
+        reminders.move(session, case.id, reminders.ADVISOR, due)
+        reminders.move(session, case.id, reminders.NEARING, now + timing.sla(case) * NEARING_AT)
 
 
 def user_wrote(session: Session, case: Case, contact: Contact, timing: Timing, now: datetime) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Reminder
@@ -34,6 +34,12 @@ def move(session: Session, case_id: int, kind: str, due_at: datetime) -> int:
     statement = (update(Reminder).where(Reminder.case_id == case_id, Reminder.kind == kind,
                                         Reminder.status == PENDING).values(due_at=due_at))
     return session.execute(statement).rowcount or 0
+
+
+def first_pending(session: Session, case_id: int, kind: str) -> datetime | None:
+    """Return when a case's earliest pending reminder of this kind is due, or None when none is pending."""
+    return session.scalar(select(func.min(Reminder.due_at)).where(Reminder.case_id == case_id, Reminder.kind == kind,
+                                                                  Reminder.status == PENDING))
 
 
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[Reminder]:

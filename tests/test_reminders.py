@@ -217,3 +217,49 @@ def test_no_nearing_alert_once_an_advisor_replied(timed: tuple[User, Any], clock
     services.reminders.run_due()
     with services.sessions.begin() as session:
         assert not [a for a in session.scalars(select(Alert)) if a.kind in ("nearing_deadline", "overdue")]
+
+
+def pending(services: Any) -> dict[str, list[datetime]]:
+    """Return the due times of the pending reminders by kind."""
+    with services.sessions.begin() as session:
+        found: dict[str, list[datetime]] = {}
+        for reminder in session.scalars(select(Reminder).where(Reminder.status == reminders.PENDING)):
+            found.setdefault(reminder.kind, []).append(reminder.due_at)
+        return found
+
+
+def test_asking_for_an_advisor_during_the_intake_starts_the_promise_the_bot_makes(timed: tuple[User, Any],
+                                                                                   clock: Clock) -> None:
+    user, services = timed
+    user.say("hoi")
+    user.choose("privacy", "yes")
+    asked = clock.now
+    assert any("24 uur" in text for text in user.say("adviseur"))
+    assert pending(services) == {reminders.ADVISOR: [asked + timedelta(seconds=60)],
+                                 reminders.NEARING: [asked + timedelta(seconds=48)]}
+    clock.advance(30)  # completing the intake later keeps the promise made when the user asked
+    for step, value in [("reporter", "parent"), ("danger", "no"), ("category", "privacy"),
+                        ("platform", "instagram"), ("since", "today"), ("age", "18_plus"), ("known", "yes"),
+                        ("reported", "no")]:
+        user.choose(step, value)
+    user.say("Iemand gebruikt foto's van de klas op een website.")
+    user.choose("urgency", "normal")
+    user.choose("contact_method", "messenger")
+    assert pending(services)[reminders.ADVISOR] == [asked + timedelta(seconds=60)]
+    clock.advance(31)
+    services.reminders.run_due()
+    with services.sessions.begin() as session:
+        assert [a.kind for a in session.scalars(select(Alert).order_by(Alert.id))] == [
+            "human_requested", "nearing_deadline", "overdue"]
+
+
+def test_the_emergency_item_during_the_intake_starts_the_urgent_promise(timed: tuple[User, Any],
+                                                                        clock: Clock) -> None:
+    user, services = timed
+    user.say("hoi")
+    user.choose("privacy", "yes")
+    user.say("adviseur")
+    clock.advance(5)
+    assert "112" in user.press("EMERGENCY")[0]
+    assert pending(services)[reminders.ADVISOR] == [clock.now + timedelta(seconds=10)]  # moved: urgent is sooner
+    assert pending(services)[reminders.NEARING] == [clock.now + timedelta(seconds=8)]

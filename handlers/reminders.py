@@ -53,15 +53,17 @@ def advisor_promised(session: Session, case: Case, timing: Timing, now: datetime
     """Start the promise of an advisor's answer within the case's SLA: a completed intake, or a user who asked
     for an advisor (or tapped the emergency item) before the end, where the bot says "within 24 hours" at once.
 
-    A promise already running keeps its earlier time; one that is now due sooner (the case became urgent) moves.
+    A case has one promise: one already made keeps its time (completing the intake after asking adds none, nor
+    does it after an advisor replied or both rounds fired); a running one that is now due sooner (the case became
+    urgent) moves.
     """
     due = now + timing.sla(case)
     running = reminders.first_pending(session, case.id, reminders.ADVISOR)
-    if running is None:
+    if running is None and not reminders.any_of(session, case.id, reminders.ADVISOR):
         reminders.schedule(session, case_id=case.id, kind=reminders.ADVISOR, due_at=due, now=now)
         reminders.schedule(session, case_id=case.id, kind=reminders.NEARING, due_at=now + timing.sla(case) * NEARING_AT,
                            now=now)
-    elif due < running:
+    elif running is not None and due < running:
         reminders.move(session, case.id, reminders.ADVISOR, due)
         reminders.move(session, case.id, reminders.NEARING, now + timing.sla(case) * NEARING_AT)
 

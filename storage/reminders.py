@@ -42,6 +42,12 @@ def first_pending(session: Session, case_id: int, kind: str) -> datetime | None:
                                                                   Reminder.status == PENDING))
 
 
+def any_of(session: Session, case_id: int, kind: str) -> bool:
+    """Return whether a case has ever had a reminder of this kind, whatever became of it."""
+    return session.scalar(select(Reminder.id).where(Reminder.case_id == case_id, Reminder.kind == kind)
+                          .limit(1)) is not None
+
+
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[Reminder]:
     """Lease due reminders (and ones whose worker died mid-way) so that no other worker takes them."""
     due = (Reminder.status == PENDING) & (Reminder.due_at <= now)

@@ -7,22 +7,25 @@ For each database a fresh app (a temporary SQLite file, or a new PostgreSQL sche
 through the same `Services.accept` the webhook uses, three events per user in the order users write them: a
 new user's "hoi", the tap that accepts the privacy notice and the tap that answers who is writing. Then it times
 `InboxWorker.process_all` over all of them and prints milliseconds per event (best of --repeat, each on a fresh
-database). Replies are only queued: nothing is sent.
+database). Replies are only queued: nothing is sent. On SQLite it also prints how long each of the worker's
+transactions on the inbox file held that file's write lock, which every webhook request waits for.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from handlers.settings import Settings  # noqa: E402
@@ -40,6 +43,29 @@ def events(users: int) -> list[tuple[str, dict]]:
     return [("messaging", item) for item in firsts + privacy + reporter]
 
 
+class Holds:
+    """Time the worker's transactions on SQLite's inbox file, from BEGIN to COMMIT: every webhook request waits
+    while one is open (the file has one write lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.started: dict[int, float] = {}
+        self.seconds: list[float] = []
+        event.listen(engine, "begin", lambda connection: self.started.__setitem__(id(connection), time.perf_counter()))
+        event.listen(engine, "commit", self._ended)
+        event.listen(engine, "rollback", self._ended)
+
+    def _ended(self, connection: Any) -> None:
+        began = self.started.pop(id(connection), None)
+        if began is not None:
+            self.seconds.append(time.perf_counter() - began)
+
+    def summary(self) -> str:
+        ordered = sorted(self.seconds)
+        mean, p90 = statistics.mean(ordered) * 1000, ordered[int(len(ordered) * 0.9)] * 1000
+        return (f"{len(ordered)} transactions of the worker on the inbox file, each holding its write lock "
+                f"{mean:.2f} ms on average (p90 {p90:.2f} ms)")
+
+
 def measure(url: str, users: int) -> float:
     """Return milliseconds per event on a fresh database at `url`."""
     settings = dataclasses.replace(Settings(), database_url=url, app_secret="bench", page_access_token="",
@@ -50,10 +76,13 @@ def measure(url: str, users: int) -> float:
         batch = events(users)
         for start in range(0, len(batch), 50):
             services.accept(batch[start:start + 50])
+        holds = Holds(services.inbox_engine) if services.inbox_engine is not services.engine else None
         began = time.perf_counter()
         handled = services.inbox.process_all(max_rounds=10_000)
         took = time.perf_counter() - began
         assert handled == len(batch), f"handled {handled} of {len(batch)}"
+        if holds is not None:
+            print(f"  {holds.summary()}")
         return took / handled * 1000
     finally:
         services.close()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Engine, Row, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import sqlite_file, write_sqlite
@@ -57,7 +57,9 @@ def add(connection: Connection, items: list[tuple[str, str, dict[str, Any]]], no
         request_ids: Sequence[str | None] = (), rows_per_statement: int | None = None) -> None:
     """Store (sender, channel, item) events in the connection's transaction, with multi-row INSERTs (Core).
 
-    `request_ids`, one per event when given, follow each event into the logs of the worker and the sender.
+    `request_ids`, one per event when given, follow each event into the logs of the worker and the sender. The app
+    stores through `store`; this SQLAlchemy way is kept as the reference the tests hold `store`'s own SQL to, and
+    for tests that put events in inside a transaction of their own.
     """
     rows = [dict(zip(COLUMNS, row, strict=True)) for row in _rows(items, now, request_ids)]
     size = rows_per_statement or _parameter_limit(connection.dialect) // len(COLUMNS)
@@ -92,9 +94,40 @@ def _insert_sql(rows: int, placeholder: str) -> str:
     return f"INSERT INTO {InboxEvent.__tablename__} ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)
 
 
-def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -> list[InboxEvent]:
-    """Lease due events that are first in line for their sender, so each user's events are handled in order."""
-    return claim_first_in_line(session, InboxEvent, "sender", now, limit, lease, PENDING, PROCESSING)
+def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -> list[InboxEvent] | list[Row]:
+    """Lease due events that are first in line for their sender, so each user's events are handled in order.
+
+    On SQLite the lease runs inside the inbox file's write lock, which every webhook request waits for: there it
+    is two UPDATE ... RETURNING statements, compiled once (events whose lease ran out, then due ones), that return
+    rows (id, sender, channel, item, attempts, received_at, request_id). Through the ORM, building the query and
+    the objects and flushing them took 4 to 5 ms of that lock per round, against 0.2 ms for SQLite's own work.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return claim_first_in_line(session, InboxEvent, "sender", now, limit, lease, PENDING, PROCESSING)
+    values = {"now": now, "until": now + lease, "limit": limit}
+    rows = list(session.execute(_LEASE_EXPIRED, values))
+    if len(rows) < limit:
+        rows += session.execute(_LEASE_DUE, {**values, "limit": limit - len(rows)})
+    return sorted(rows, key=lambda row: row.id)
+
+
+def _lease_statement(ready: Any) -> Any:
+    """UPDATE ... RETURNING that leases the first :limit `ready` events (id order) no earlier event of their
+    sender waits for or is being handled."""
+    table, earlier = InboxEvent.__table__, InboxEvent.__table__.alias("earlier")
+    blocked = exists().where(earlier.c.sender == table.c.sender, earlier.c.id < table.c.id,
+                             earlier.c.status.in_((PENDING, PROCESSING)))
+    first = select(table.c.id).where(ready, ~blocked).order_by(table.c.id).limit(bindparam("limit"))
+    return (update(table).where(table.c.id.in_(first))
+            .values(status=PROCESSING, locked_until=bindparam("until"), attempts=table.c.attempts + 1)
+            .returning(table.c.id, table.c.sender, table.c.channel, table.c.item, table.c.attempts,
+                       table.c.received_at, table.c.request_id))
+
+
+_INBOX = InboxEvent.__table__
+_LEASE_EXPIRED = _lease_statement((_INBOX.c.status == PROCESSING) & (_INBOX.c.locked_until < bindparam("now")))
+_LEASE_DUE = _lease_statement((_INBOX.c.status == PENDING) & (_INBOX.c.next_attempt_at <= bindparam("now")))
+_REMOVE = delete(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def take(session: Session, inbox_id: int, attempts: int) -> bool:
@@ -106,7 +139,7 @@ def take(session: Session, inbox_id: int, attempts: int) -> bool:
 
 def remove(session: Session, inbox_ids: list[int]) -> None:
     """Remove handled events (where the inbox is a database of its own, after their transaction)."""
-    session.execute(delete(InboxEvent).where(InboxEvent.id.in_(inbox_ids)))
+    session.execute(_REMOVE, {"ids": inbox_ids})  # Core, compiled once: this too runs in the inbox's write lock
 
 
 def forget_sender(session: Session, sender: str, until: datetime) -> int:

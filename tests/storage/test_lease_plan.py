@@ -14,6 +14,8 @@ from storage.models import Base
 
 
 def test_the_inbox_lease_walks_an_index_in_order_instead_of_sorting_the_backlog(tmp_path: Path) -> None:
+    """And it builds no ORM objects: through the ORM, a round's lease held the inbox file's write lock for 4 to 5
+    ms of Python, where SQLite's own work takes 0.2 ms."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
     Base.metadata.create_all(engine)
     sessions = sessionmaker(engine)
@@ -26,14 +28,17 @@ def test_the_inbox_lease_walks_an_index_in_order_instead_of_sorting_the_backlog(
             inbox.add(connection, [(f"user{i % 7}", "messaging", {"n": i}) for i in range(40)], now)
         statements.clear()
         with sessions.begin() as session:
-            leased = [row.item["n"] for row in inbox.claim_batch(session, now, 5, timedelta(seconds=60))]
-        selects = [(sql, params) for sql, params in statements if sql.lstrip().upper().startswith("SELECT")]
+            leased = [(row.item["n"], row.attempts) for row in inbox.claim_batch(session, now, 5,
+                                                                                 timedelta(seconds=60))]
+            objects = len(session.identity_map)
+        leases = [(sql, params) for sql, params in statements if sql.lstrip().upper().startswith(("SELECT", "UPDATE"))]
         with engine.connect() as connection:
             plans = [" / ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
-                     for sql, params in selects]
+                     for sql, params in leases]
     finally:
         engine.dispose()
-    assert leased == [0, 1, 2, 3, 4]
+    assert leased == [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]
+    assert objects == 0
     assert plans and all("TEMP B-TREE" not in plan for plan in plans), plans
 
 

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from storage import inbox
-from storage.db import ping
+from storage.db import ping, reading
 from storage.status import all_status
 
 bp = Blueprint("health", __name__)
@@ -17,10 +17,10 @@ def healthz() -> ResponseReturnValue:
     services = current_app.extensions["intake"]
     if not ping(services.engine):
         return jsonify(status="unavailable", database="unreachable"), 503
-    with services.sessions.begin() as session:
+    with reading(services.sessions) as session:  # reads only: no SQLite write lock, whatever the webhook does
         problems = [{"problem": s.key, "since": s.since.isoformat(), "detail": s.value.split(" ", 1)[-1]}
                     for s in all_status(session)]
-    with services.inbox.inbox_sessions.begin() as session:
+    with reading(services.inbox.inbox_sessions) as session:
         events = inbox.counts(session)
     if events[inbox.FAILED]:  # kept, not lost: the worker log has each one's traceback
         problems.append({"problem": "inbox_events_set_aside", "since": None,

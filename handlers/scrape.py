@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from handlers import metrics
 from handlers.settings import Settings, SettingsError
 from storage import backlog, inbox, reminders, status
+from storage.db import reading
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -92,11 +93,11 @@ class DatabaseCollector:
         """Yield the gauges, or only ida_database_up 0 when the database does not answer."""
         now = self.clock()
         try:
-            with self.sessions.begin() as session:
+            with reading(self.sessions) as session:  # no SQLite write lock: a scrape never holds up the webhook
                 outbox = backlog.outbox_backlog(session, now)
                 due = backlog.due_reminders(session, now)
                 refused = status.get_status(session, status.TOKEN_REFUSED) is not None
-            with self.inbox_sessions.begin() as session:
+            with reading(self.inbox_sessions) as session:
                 events = inbox.counts(session)
         except SQLAlchemyError as exc:
             log.warning("metrics: the database did not answer (%s)", type(exc).__name__)

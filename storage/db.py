@@ -6,7 +6,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,8 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's begin event below start transactions
+        if isinstance(dbapi_connection, _TurnTakingConnection):
+            dbapi_connection.write_turn = write_lock
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -161,6 +164,7 @@ class _TurnTakingConnection(sqlite3.Connection):
     transaction ends (commit, rollback, or the connection closing), whatever ends it."""
 
     _turn: WriteTurn | None = None
+    write_turn: WriteTurn | None = None  # the file's, set on connecting
 
     def take_turn(self, lock: WriteTurn) -> None:
         """Wait for the other writers of the file (this process's threads, other processes); raise
@@ -212,9 +216,9 @@ def write_sqlite(engine: Engine, statements: Sequence[tuple[str, Sequence[Any]]]
     raw = engine.raw_connection()
     try:
         connection = raw.dbapi_connection
-        if not isinstance(connection, _TurnTakingConnection):
+        if not isinstance(connection, _TurnTakingConnection) or connection.write_turn is None:
             raise TypeError("write_sqlite needs an engine of make_engine on a SQLite file")
-        connection.take_turn(_write_lock(str(engine.url.database)))
+        connection.take_turn(connection.write_turn)
         try:
             if len(statements) == 1:
                 connection.execute(*statements[0])
@@ -232,6 +236,15 @@ def write_sqlite(engine: Engine, statements: Sequence[tuple[str, Sequence[Any]]]
         raise DBAPIError.instance(statements[0][0], None, exc, sqlite3.Error, hide_parameters=True) from exc
     finally:
         raw.close()
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """Open a transaction that only reads: on a SQLite file it takes no write lock, so a health check, a metrics
+    scrape or a long page never holds up the webhook or the bot."""
+    with sessions() as session, session.begin():
+        session.connection(execution_options={READ_ONLY_OPTION: True})
+        yield session
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -270,7 +283,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def ping(engine: Engine) -> bool:
     """Return whether the database answers a trivial query."""
     try:
-        with engine.connect() as connection:
+        with engine.connect().execution_options(**{READ_ONLY_OPTION: True}) as connection:  # no SQLite write lock
             connection.execute(text("SELECT 1"))
         return True
     except Exception:  # noqa: BLE001 - any failure means "not reachable" for a health check

@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from app import create_app
 from handlers.settings import Settings
+from storage import db
 from tests.conftest import APP_SECRET, PAGE_TOKEN, VERIFY_TOKEN
 from tests.support import messenger
 from tests.support.graph_server import GraphServer
@@ -320,3 +321,18 @@ def test_under_gunicorn_the_counters_of_every_process_add_up(cluster: tuple[Guni
                lambda: f"gunicorn did not replace the worker: {server.log.read_text()[-3000:]}")
     wait_until(lambda: _answers(server.base + "/healthz"), lambda: "gunicorn stopped answering")
     assert value(server.scrape(), "ida_webhook_requests_total", outcome="ok") == sent
+
+
+def test_a_health_check_and_a_scrape_do_not_wait_for_the_writers(app: Any, services: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe or a scrape during a burst must not queue behind the webhook's writes and the worker's, nor hold
+    them up: on SQLite they read without the file's write lock (a writer would wait here WRITE_WAIT)."""
+    monkeypatch.setattr(db, "WRITE_WAIT", 0.5)
+    client = app.test_client()
+    with services.engine.begin() as writing, services.inbox_engine.begin() as storing:  # mid-transaction
+        writing.execute(text("SELECT 1"))
+        storing.execute(text("SELECT 1"))
+        health = client.get("/healthz")
+        samples = scrape(client)
+    assert health.status_code == 200 and health.get_json()["database"] == "ok", health.data
+    assert value(samples, "ida_database_up") == 1

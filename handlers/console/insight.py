@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from handlers.console import bp, charts
 from handlers.console.auth import login_required
 from storage import insight, referrals
-from storage.db import READ_ONLY_OPTION
+from storage.db import reading as read_only
 from storage.insight import Filters, Table
 
 PERIODS = (4, 12, 26, 52)  # weeks the period menu offers
@@ -80,8 +80,7 @@ def _monday(now: datetime) -> datetime:
 @contextmanager
 def reading() -> Iterator[Session]:
     """Open a transaction that only reads: on SQLite it takes no write lock, so a long page never holds up the bot."""
-    with current_app.extensions["intake"].sessions() as db, db.begin():
-        db.connection(execution_options={READ_ONLY_OPTION: True})
+    with read_only(current_app.extensions["intake"].sessions) as db:
         yield db
 
 

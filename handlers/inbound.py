@@ -247,22 +247,23 @@ def _apply_effects(session: Session, intake: Intake, flow: Flow, contact: Contac
     if outputs.URGENT in effects:  # the menu's emergency item: urgent, and the advisors hear of it every time
         case.urgency, case.needs_human = "urgent", True
         alerts.raise_alert(session, case_id=case.id, kind="emergency", category=None, severity="urgent", now=now)
-        reminders.advisor_promised(session, case, intake.timing, now)
+        reminders.advisor_promised(session, case, intake.timing, now, asked=True)
         log.info("case %s: the user tapped the emergency item", case.reference)
-    if outputs.HUMAN_REQUESTED in effects and not case.needs_human:
-        case.needs_human = True
-        alerts.raise_alert(session, case_id=case.id, kind="human_requested", category=None,
-                           severity=case.urgency, now=now)
-        reminders.advisor_promised(session, case, intake.timing, now)  # the reply promises an answer in 24 hours
-        log.info("case %s: advisor requested", case.reference)
+    if outputs.HUMAN_REQUESTED in effects:
+        promised = reminders.advisor_promised(session, case, intake.timing, now, asked=True)  # "binnen 24 uur"
+        if promised or not case.needs_human:  # the advisors hear of it, unless they already wait for this case
+            case.needs_human = True
+            alerts.raise_alert(session, case_id=case.id, kind="human_requested", category=None,
+                               severity=case.urgency, now=now)
+            log.info("case %s: advisor requested", case.reference)
     if outputs.CASE_COMPLETED in effects:
         case.intake_complete, case.completed_at = True, now
         log.info("case %s: intake completed", case.reference)
-    _followup_answered(session, case, effects, now)
+    _followup_answered(session, case, effects, intake.timing, now)
     return case
 
 
-def _followup_answered(session: Session, case: Case, effects: set[str], now: datetime) -> None:
+def _followup_answered(session: Session, case: Case, effects: set[str], timing: Timing, now: datetime) -> None:
     """Update the case from the user's answer to the follow-up question."""
     if outputs.FOLLOWUP_PREFIX + followup.RESOLVED in effects:
         case.followup_answer = followup.RESOLVED
@@ -274,6 +275,7 @@ def _followup_answered(session: Session, case: Case, effects: set[str], now: dat
         case.status = "in_progress" if case.first_response_at else "new"
         alerts.raise_alert(session, case_id=case.id, kind="still_needs_help", category=None,
                            severity=case.urgency, now=now)
+        reminders.advisor_promised(session, case, timing, now, asked=True)  # "reageert binnen 24 uur", again
 
 
 def _flag(session: Session, case: Case, outcome: Outcome, now: datetime) -> None:

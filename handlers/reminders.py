@@ -49,23 +49,26 @@ def schedule_after_intake(session: Session, case: Case, contact: Contact, timing
         reminders.schedule(session, case_id=case.id, kind=reminders.FOLLOWUP, due_at=due, now=now)
 
 
-def advisor_promised(session: Session, case: Case, timing: Timing, now: datetime) -> None:
-    """Start the promise of an advisor's answer within the case's SLA: a completed intake, or a user who asked
-    for an advisor (or tapped the emergency item) before the end, where the bot says "within 24 hours" at once.
+def advisor_promised(session: Session, case: Case, timing: Timing, now: datetime, asked: bool = False) -> bool:
+    """Start the promise of an advisor's answer within the case's SLA; return whether a new one started.
 
-    A case has one promise: one already made keeps its time (completing the intake after asking adds none, nor
-    does it after an advisor replied or both rounds fired); a running one that is now due sooner (the case became
-    urgent) moves.
+    `asked`: the user asked (for an advisor, with the emergency item, or "still need help" in the follow-up) and
+    the bot answered "within 24 hours": a new promise starts unless one is running, also after an advisor's reply.
+    Otherwise (a completed intake) a case gets one only if it never had one: asking first and completing later
+    makes one promise, also after an advisor replied or both rounds fired. A running promise keeps its time, or
+    moves sooner when the case became urgent.
     """
     due = now + timing.sla(case)
     running = reminders.first_pending(session, case.id, reminders.ADVISOR)
-    if running is None and not reminders.any_of(session, case.id, reminders.ADVISOR):
+    if running is None and (asked or not reminders.any_of(session, case.id, reminders.ADVISOR)):
         reminders.schedule(session, case_id=case.id, kind=reminders.ADVISOR, due_at=due, now=now)
         reminders.schedule(session, case_id=case.id, kind=reminders.NEARING, due_at=now + timing.sla(case) * NEARING_AT,
                            now=now)
-    elif running is not None and due < running:
+        return True
+    if running is not None and due < running:
         reminders.move(session, case.id, reminders.ADVISOR, due)
         reminders.move(session, case.id, reminders.NEARING, now + timing.sla(case) * NEARING_AT)
+    return False
 
 
 def user_wrote(session: Session, case: Case, contact: Contact, timing: Timing, now: datetime) -> None:
@@ -88,6 +91,12 @@ def case_closed(session: Session, case: Case, now: datetime) -> None:
     """Close a case and cancel everything still scheduled for it."""
     case.status, case.closed_at = "closed", now
     reminders.cancel(session, case.id, (reminders.ADVISOR, reminders.NEARING, reminders.FOLLOWUP), "case closed", now)
+
+
+def _answered_since(case: Case, reminder: Reminder) -> bool:
+    """Whether an advisor answered after the reminder was scheduled. A reply cancels the pending reminders; this
+    catches the one a worker had just claimed. An answer before it does not count: the user asked again since."""
+    return case.first_response_at is not None and case.first_response_at >= reminder.created_at
 
 
 class ReminderWorker:
@@ -140,14 +149,14 @@ class ReminderWorker:
 
     def _warn_advisors(self, session: Session, reminder: Reminder, case: Case, now: datetime) -> None:
         """Tell the advisors a case is close to its promised answer time while nobody has answered."""
-        if case.first_response_at is None:
+        if not _answered_since(case, reminder):
             alerts.raise_alert(session, case_id=case.id, kind="nearing_deadline", category=None,
                                severity=case.urgency, now=now)
         reminders.finish(reminder, reminders.DONE, now)
 
     def _remind_advisors(self, session: Session, reminder: Reminder, case: Case, now: datetime) -> None:
         """Alert the advisors that a case waits too long, once more later if still untouched."""
-        if case.first_response_at is not None:
+        if _answered_since(case, reminder):
             reminders.finish(reminder, reminders.CANCELLED, now, "an advisor replied")
             return
         case.overdue = True

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
+from handlers.reminders import advisor_replied
 from handlers.settings import Settings
 from storage import reminders
 from storage.cases import export_cases
@@ -263,3 +264,46 @@ def test_the_emergency_item_during_the_intake_starts_the_urgent_promise(timed: t
     assert "112" in user.press("EMERGENCY")[0]
     assert pending(services)[reminders.ADVISOR] == [clock.now + timedelta(seconds=10)]  # moved: urgent is sooner
     assert pending(services)[reminders.NEARING] == [clock.now + timedelta(seconds=8)]
+
+
+def alert_kinds(services: Any) -> list[str]:
+    with services.sessions.begin() as session:
+        return [a.kind for a in session.scalars(select(Alert).order_by(Alert.id))]
+
+
+def advisor_answers(services: Any, clock: Clock) -> None:
+    """An advisor replies from the console (which stops the reminders the same way)."""
+    with services.sessions.begin() as session:
+        advisor_replied(session, session.scalars(select(Case)).one(), clock.now)
+
+
+def test_still_needing_help_after_the_follow_up_starts_a_new_promise(timed: tuple[User, Any], clock: Clock) -> None:
+    """The bot answers "een adviseur reageert binnen 24 uur" again: that promise is watched too, although an
+    advisor answered the first time."""
+    user, services = timed
+    complete_intake(user)
+    advisor_answers(services, clock)
+    clock.advance(121)
+    services.reminders.run_due()
+    services.drain()
+    assert follow_ups(user.graph, user.psid)
+    assert any("24 uur" in text for text in user.tap("Nog hulp nodig"))
+    assert pending(services)[reminders.ADVISOR] == [clock.now + timedelta(seconds=60)]
+    clock.advance(61)
+    services.reminders.run_due()
+    assert alert_kinds(services) == ["still_needs_help", "nearing_deadline", "overdue"]
+
+
+def test_asking_again_after_an_advisor_answered_starts_a_new_promise(timed: tuple[User, Any], clock: Clock) -> None:
+    user, services = timed
+    user.say("hoi")
+    user.choose("privacy", "yes")
+    user.say("adviseur")
+    advisor_answers(services, clock)
+    clock.advance(10)
+    assert any("24 uur" in text for text in user.say("adviseur"))
+    assert pending(services) == {reminders.ADVISOR: [clock.now + timedelta(seconds=60)],
+                                 reminders.NEARING: [clock.now + timedelta(seconds=48)]}
+    assert user.say("adviseur")  # asked once more while the promise runs: no new promise, no new alert
+    assert pending(services)[reminders.ADVISOR] == [clock.now + timedelta(seconds=60)]
+    assert alert_kinds(services) == ["human_requested", "human_requested"]

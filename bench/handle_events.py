@@ -76,7 +76,7 @@ def measure(url: str, users: int) -> float:
         batch = events(users)
         for start in range(0, len(batch), 50):
             services.accept(batch[start:start + 50])
-        holds = Holds(services.inbox_engine) if services.inbox_engine is not services.engine else None
+        holds = Holds(services.inbox_engine) if services.inbox.inbox_sessions is not services.sessions else None
         began = time.perf_counter()
         handled = services.inbox.process_all(max_rounds=10_000)
         took = time.perf_counter() - began

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Row, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Engine, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import sqlite_file, write_sqlite
-from storage.lease import claim_first_in_line
+from storage.lease import claim_first_in_line, lease_first_in_line
 from storage.models import InboxEvent
 
 PENDING, PROCESSING, FAILED = "pending", "processing", "failed"
@@ -111,22 +111,13 @@ def claim_batch(session: Session, now: datetime, limit: int, lease: timedelta) -
     return sorted(rows, key=lambda row: row.id)
 
 
-def _lease_statement(ready: Any) -> Any:
-    """UPDATE ... RETURNING that leases the first :limit `ready` events (id order) no earlier event of their
-    sender waits for or is being handled."""
-    table, earlier = InboxEvent.__table__, InboxEvent.__table__.alias("earlier")
-    blocked = exists().where(earlier.c.sender == table.c.sender, earlier.c.id < table.c.id,
-                             earlier.c.status.in_((PENDING, PROCESSING)))
-    first = select(table.c.id).where(ready, ~blocked).order_by(table.c.id).limit(bindparam("limit"))
-    return (update(table).where(table.c.id.in_(first))
-            .values(status=PROCESSING, locked_until=bindparam("until"), attempts=table.c.attempts + 1)
-            .returning(table.c.id, table.c.sender, table.c.channel, table.c.item, table.c.attempts,
-                       table.c.received_at, table.c.request_id))
-
-
 _INBOX = InboxEvent.__table__
-_LEASE_EXPIRED = _lease_statement((_INBOX.c.status == PROCESSING) & (_INBOX.c.locked_until < bindparam("now")))
-_LEASE_DUE = _lease_statement((_INBOX.c.status == PENDING) & (_INBOX.c.next_attempt_at <= bindparam("now")))
+_LEASED = (_INBOX.c.id, _INBOX.c.sender, _INBOX.c.channel, _INBOX.c.item, _INBOX.c.attempts, _INBOX.c.received_at,
+           _INBOX.c.request_id)
+_LEASE_EXPIRED = lease_first_in_line(_INBOX, "sender", (_INBOX.c.status == PROCESSING)
+                                     & (_INBOX.c.locked_until < bindparam("now")), PENDING, PROCESSING, _LEASED)
+_LEASE_DUE = lease_first_in_line(_INBOX, "sender", (_INBOX.c.status == PENDING)
+                                 & (_INBOX.c.next_attempt_at <= bindparam("now")), PENDING, PROCESSING, _LEASED)
 _REMOVE = delete(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
 
 

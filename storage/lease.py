@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, select, text, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, exists, select, text, union_all, update
+from sqlalchemy.orm import Session
 
 HEAD = 20  # PostgreSQL: rows of the queue's head read per row to lease
 PLANNER_SETTINGS = ("SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"  # true: this transaction
@@ -81,12 +82,31 @@ def _claim_from_head(session: Session, model: Any, key: str, now: datetime, limi
     return list(session.scalars(statement)), whole_queue
 
 
+def lease_first_in_line(table: Table, key: str, ready: ColumnElement[bool], pending: str, leased: str,
+                        returning: Sequence[ColumnElement[Any]]) -> Update:
+    """Return an UPDATE ... RETURNING that leases the first :limit `ready` rows in id order that no earlier row of
+    their key waits for, until :until.
+
+    Build it once and keep it: SQLAlchemy then compiles it once, where building a query per lease (and loading
+    and flushing ORM objects) cost milliseconds inside SQLite's one write lock.
+    """
+    first = select(table.c.id).where(ready, ~_waits_behind(table, key, pending, leased)).order_by(table.c.id)
+    return (update(table).where(table.c.id.in_(first.limit(bindparam("limit"))))
+            .values(status=leased, locked_until=bindparam("until"), attempts=table.c.attempts + 1)
+            .returning(*returning))
+
+
+def _waits_behind(table: Table, key: str, pending: str, leased: str) -> ColumnElement[bool]:
+    """Whether an earlier row of the same key waits or is leased: then this row is not first in line."""
+    earlier = table.alias("earlier")
+    return exists().where(earlier.c[key] == table.c[key], earlier.c.id < table.c.id,
+                          earlier.c.status.in_((pending, leased)))
+
+
 def _first_in_line(model: Any, key: str, now: datetime, limit: int, pending: str, leased: str,
                    condition: ColumnElement[bool] | None = None) -> Any:
     """Select the due (or `condition`) rows, first `limit` in id order, that no earlier row of their key waits for."""
-    earlier = aliased(model)
-    blocked = exists().where(and_(getattr(earlier, key) == getattr(model, key), earlier.id < model.id,
-                                  earlier.status.in_((pending, leased))))
+    blocked = _waits_behind(model.__table__, key, pending, leased)
     ready = _due(model, now, pending) | _expired(model, now, leased) if condition is None else condition
     return select(model).where(ready, ~blocked).order_by(model.id).limit(limit)
 

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
+from handlers.inbox_listener import InboxListener
 from handlers.logformat import new_request_id, request_context
 from handlers.services import Services
+from storage.inbox_wakeup import can_listen
 
 log = logging.getLogger(__name__)
 # wake() asks for a run while one may be going: APScheduler then warns "maximum number of running instances
@@ -102,6 +104,8 @@ class Jobs:
                 RETENTION_JOB: (services.erasure.purge, RETENTION_INTERVAL)}
         if services.subscription is not None:
             work[SUBSCRIPTION_JOB] = (services.subscription.run, services.settings.subscription_interval)
+        # PostgreSQL: a web process's stored events wake the inbox loop at once, not at its next look
+        self.listener = InboxListener(services.engine, self.wake_inbox) if can_listen(services.engine) else None
         for job_id, (function, seconds) in work.items():
             self.scheduler.add_job(run_job, "interval", args=(app, job_id, function), seconds=seconds, id=job_id,
                                    max_instances=1, coalesce=True, next_run_time=now)
@@ -110,10 +114,14 @@ class Jobs:
         """Start the loops and the scheduler thread; due and overdue work runs at once."""
         for loop in self.loops.values():
             loop.start()
+        if self.listener:
+            self.listener.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         """Stop the loops and the scheduler, letting running jobs finish."""
+        if self.listener:
+            self.listener.stop()
         for loop in self.loops.values():
             loop.stop()
         if self.scheduler.running:

@@ -24,10 +24,11 @@ from handlers.messenger import send_bodies
 from handlers.reminders import BATCH, LEASE
 from handlers.services import utc_now
 from handlers.settings import Settings
-from storage import cases, conversations, outbox, reminders, status
+from storage import cases, conversations, inbox, outbox, reminders, status
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.models import Alert, Case, Contact, OutboxMessage, Reminder
 from tests.conftest import APP_SECRET, PAGE_TOKEN
+from tests.support import messenger
 from tests.support.graph_server import GraphServer, _Handler, _HTTPServer
 from tests.support.processes import AppProcess
 
@@ -262,6 +263,21 @@ def test_three_workers_on_postgres_deliver_everything_exactly_once_in_order(
     assert statuses(sessions, OutboxMessage) == {"sent": 700}
     with sessions.begin() as session:  # each reminder was claimed by one worker, once
         assert Counter(session.execute(select(Reminder.status, Reminder.attempts))) == {("done", 1): 200}
+
+
+def test_on_postgres_an_event_stored_by_another_machine_wakes_a_worker_at_once(
+        fresh_postgres: str, graph: GraphServer, migrate: Any, start_worker: Any) -> None:
+    migrate(fresh_postgres)
+    worker = start_worker(fresh_postgres, graph.url, INBOX_INTERVAL="600")  # it would look again in 10 minutes
+    worker.wait_running()
+    webhook = make_engine(fresh_postgres)  # what a web process on another machine stores events with
+    try:
+        for psid in ("8001", "8002"):  # the first may come before the worker listens; the second cannot
+            inbox.store(webhook, [(psid, "messaging", messenger.text_item(psid, "hoi"))], utc_now())
+            graph.wait_for(lambda g, psid=psid: g.texts(psid), timeout=20)
+    finally:
+        webhook.dispose()
+    assert "Traceback" not in worker.stop()
 
 
 def test_delivery_survives_the_graph_api_going_away_and_coming_back(db_url: str, migrate: Any,

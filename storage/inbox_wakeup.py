@@ -1,0 +1,42 @@
+"""PostgreSQL's LISTEN on the inbox: a worker waits for the notification that events were stored.
+
+Migration 0012 has every insert into the inbox notify CHANNEL when its transaction commits, so a worker woken by
+it leases rows that are already there. SQLite has nothing of the kind; its workers only poll.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
+
+CHANNEL = "ida_inbox"  # the channel migration 0012's trigger notifies
+APPLICATION_NAME = "ida inbox listener"  # how the listening connection shows in pg_stat_activity
+
+
+def can_listen(engine: Engine) -> bool:
+    """Whether stored events wake listening workers on this database."""
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def listening(engine: Engine) -> Iterator[Callable[[float], int]]:
+    """Listen on CHANNEL on a connection of its own; yield wait(timeout) -> how many notifications came.
+
+    The connection is outside the engine's pool (it is held for as long as the worker runs) and in autocommit:
+    notifications reach a session only between transactions.
+    """
+    listener = create_engine(engine.url, poolclass=NullPool, connect_args={"application_name": APPLICATION_NAME})
+    try:
+        with listener.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"LISTEN {CHANNEL}")
+            driver = connection.connection.driver_connection
+
+            def wait(timeout: float) -> int:
+                # stop_after=1: back as soon as a packet of notifications came (all of that packet are counted)
+                return sum(1 for _ in driver.notifies(timeout=timeout, stop_after=1))  # type: ignore[union-attr]
+
+            yield wait
+    finally:
+        listener.dispose()

@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python bench/inbox_wakeup.py                       (SQLite and PostgreSQL, 200 events each)
       .venv/bin/python bench/inbox_wakeup.py --databases postgres --events 400
+      .venv/bin/python bench/inbox_wakeup.py --cost                (what a notification costs the webhook)
 
 For each database: a fresh database (a temporary SQLite file, or a new PostgreSQL schema dropped afterwards), the
 loopback Graph API answering at once, and one `python app.py worker` with the default settings. Then, one at a
@@ -10,6 +11,11 @@ for the privacy notice to arrive at the Graph API, and pauses a random 50-250 ms
 random moment of the worker's cycle. Printed: store-to-reply p50 / p90 / p99 / max in ms. A worker that only
 looks at the inbox every INBOX_INTERVAL (50 ms) adds a wait of 0 to 50 ms to each reply; one that is woken by
 PostgreSQL's NOTIFY adds none. The rest is handling the event and one Send API call.
+
+With --cost (PostgreSQL) it prints what the notification costs instead, --repeat times: one thread stores
+--stores single events (one statement, one commit each, as the webhook's storing does when requests come one by
+one: the most notifications per event) without the trigger (migration 0012 undone), with it, and with it and two
+`InboxListener`s in the same process (their wake-up does nothing); wall time and this process's CPU per store.
 """
 from __future__ import annotations
 
@@ -25,10 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alembic import command  # noqa: E402
+
 from bench.webhook_load import BenchGraph, pct, start_child, stop_all  # noqa: E402
+from handlers.inbox_listener import InboxListener  # noqa: E402
 from handlers.services import utc_now  # noqa: E402
 from storage import inbox  # noqa: E402
-from storage.db import inbox_url, make_engine, upgrade  # noqa: E402
+from storage.db import alembic_config, inbox_url, make_engine, upgrade  # noqa: E402
 from tests.support import messenger  # noqa: E402
 from tests.support.scratch_schema import scratch_schema  # noqa: E402
 
@@ -71,6 +80,34 @@ def measure(database_url: str, events: int, workdir: Path) -> list[float]:
         engine.dispose()
 
 
+def cost(database_url: str, stores: int, repeat: int) -> None:
+    """Print wall time and process CPU per stored event: no trigger, the trigger, the trigger and two listeners."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    webhook = make_engine(database_url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")  # as build_services
+    items = [("9300000000000000", "messaging", messenger.text_item("9300000000000000", "hoi"))]
+    try:
+        for setup in ("no trigger", "trigger", "trigger, 2 listeners") * repeat:
+            if setup == "no trigger":
+                command.downgrade(alembic_config(engine), "0011")
+            else:
+                upgrade(engine)
+            listeners = [InboxListener(engine, lambda: None) for _ in range(2 if "listeners" in setup else 0)]
+            for listener in listeners:
+                listener.start()
+                listener.listening.wait(10)
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(stores):
+                inbox.store(webhook, items, utc_now())
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            for listener in listeners:
+                listener.stop()
+            print(f"{setup:22} {wall / stores * 1e6:8.0f} {cpu / stores * 1e6:8.0f}")
+    finally:
+        webhook.dispose()
+        engine.dispose()
+
+
 def wait(predicate, timeout: float, what: str) -> None:  # noqa: ANN001 - a callable returning a truth value
     deadline = time.time() + timeout
     while not predicate():
@@ -84,7 +121,16 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--postgres-url", default=POSTGRES)
+    parser.add_argument("--cost", action="store_true", help="what the notification costs (PostgreSQL)")
+    parser.add_argument("--stores", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the three set-ups (--cost)")
     args = parser.parse_args()
+    if args.cost:
+        print(f"storing one event per statement, {args.stores} times, one thread; µs per store")
+        print(f"{'':22} {'wall':>8} {'CPU':>8}")
+        with scratch_schema(args.postgres_url, prefix="bench") as url:
+            cost(url, args.stores, args.repeat)
+        return
     print(f"store-to-reply of one event at a time, {args.events} events, Graph API answering at once; ms")
     print(f"{'database':10} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} {'mean':>7}")
     for database in args.databases.split(","):

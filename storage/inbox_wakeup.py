@@ -5,6 +5,7 @@ it leases rows that are already there. SQLite has nothing of the kind; its worke
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,9 @@ from sqlalchemy.pool import NullPool
 
 CHANNEL = "ida_inbox"  # the channel migration 0012's trigger notifies
 APPLICATION_NAME = "ida inbox listener"  # how the listening connection shows in pg_stat_activity
+# seconds without a notification before the connection is tried with a query: one that a firewall or a failover
+# dropped without a word would otherwise leave the worker deaf (and polling) for good
+PING_AFTER = 60.0
 
 
 def can_listen(engine: Engine) -> bool:
@@ -24,6 +28,8 @@ def can_listen(engine: Engine) -> bool:
 def listening(engine: Engine) -> Iterator[Callable[[float], int]]:
     """Listen on CHANNEL on a connection of its own; yield wait(timeout) -> how many notifications came.
 
+    wait() raises when the connection is lost; after PING_AFTER seconds of silence it asks the server to find out.
+
     The connection is outside the engine's pool (it is held for as long as the worker runs) and in autocommit:
     notifications reach a session only between transactions.
     """
@@ -33,9 +39,17 @@ def listening(engine: Engine) -> Iterator[Callable[[float], int]]:
             connection.exec_driver_sql(f"LISTEN {CHANNEL}")
             driver = connection.connection.driver_connection
 
+            heard = time.monotonic()
+
             def wait(timeout: float) -> int:
+                nonlocal heard
                 # stop_after=1: back as soon as a packet of notifications came (all of that packet are counted)
-                return sum(1 for _ in driver.notifies(timeout=timeout, stop_after=1))  # type: ignore[union-attr]
+                received = sum(1 for _ in driver.notifies(timeout=timeout, stop_after=1))  # type: ignore[union-attr]
+                if received or time.monotonic() - heard > PING_AFTER:
+                    if not received:
+                        driver.execute("SELECT 1")  # type: ignore[union-attr] - raises on a dead connection
+                    heard = time.monotonic()
+                return received
 
             yield wait
     finally:

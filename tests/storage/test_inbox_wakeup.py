@@ -70,3 +70,17 @@ def test_a_listener_whose_connection_is_cut_listens_again_and_wakes_for_what_cam
     finally:
         listener.stop()
     assert not listener.listening.is_set()
+
+
+def test_a_silent_listening_connection_is_tried_with_a_query(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def last_queries() -> set[str]:  # of every listening connection (a process gone a moment ago may have one)
+        with engine.connect() as connection:
+            return set(connection.execute(text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
+                                          {"name": inbox_wakeup.APPLICATION_NAME}).scalars())
+
+    with inbox_wakeup.listening(engine) as wait:
+        assert wait(0.05) == 0
+        assert last_queries() == {f"LISTEN {inbox_wakeup.CHANNEL}"}  # a short silence: nothing sent
+        monkeypatch.setattr(inbox_wakeup, "PING_AFTER", 0.0)
+        assert wait(0.05) == 0
+        assert "SELECT 1" in last_queries()

@@ -25,15 +25,16 @@ def can_listen(engine: Engine) -> bool:
 
 
 @contextmanager
-def listening(engine: Engine) -> Iterator[Callable[[float], int]]:
+def listening(engine: Engine, name: str | None = None) -> Iterator[Callable[[float], int]]:
     """Listen on CHANNEL on a connection of its own; yield wait(timeout) -> how many notifications came.
 
     wait() raises when the connection is lost; after PING_AFTER seconds of silence it asks the server to find out.
-
-    The connection is outside the engine's pool (it is held for as long as the worker runs) and in autocommit:
-    notifications reach a session only between transactions.
+    The connection shows as `name` (default APPLICATION_NAME) in pg_stat_activity. It is outside the engine's pool
+    (it is held for as long as the worker runs) and in autocommit: notifications reach a session only between
+    transactions.
     """
-    listener = create_engine(engine.url, poolclass=NullPool, connect_args={"application_name": APPLICATION_NAME})
+    listener = create_engine(engine.url, poolclass=NullPool,
+                             connect_args={"application_name": name or APPLICATION_NAME})
     try:
         with listener.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql(f"LISTEN {CHANNEL}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -53,6 +54,8 @@ def test_sqlite_has_no_listener(sqlite_url: str) -> None:
 def test_a_listener_whose_connection_is_cut_listens_again_and_wakes_for_what_came_meanwhile(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inbox_listener, "RECONNECT", 0.2)
+    name = f"test listener {uuid.uuid4().hex[:8]}"  # this listener's connection, whatever else runs on the server
+    monkeypatch.setattr(inbox_wakeup, "APPLICATION_NAME", name)
     woken = threading.Semaphore(0)
     listener = InboxListener(engine, woken.release)
     listener.start()
@@ -62,8 +65,8 @@ def test_a_listener_whose_connection_is_cut_listens_again_and_wakes_for_what_cam
         assert woken.acquire(timeout=5)
         with engine.begin() as connection:  # a database restart, as far as this connection can tell
             cut = connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                          "WHERE application_name = :name"), {"name": inbox_wakeup.APPLICATION_NAME})
-            assert True in cut.scalars().all()  # ours, and any a process gone a moment ago left
+                                          "WHERE application_name = :name"), {"name": name})
+            assert cut.scalars().all() == [True]
         assert woken.acquire(timeout=5)  # listening again, and woken once for what may have come meanwhile
         store(engine, "2002")
         assert woken.acquire(timeout=5)
@@ -73,14 +76,16 @@ def test_a_listener_whose_connection_is_cut_listens_again_and_wakes_for_what_cam
 
 
 def test_a_silent_listening_connection_is_tried_with_a_query(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    def last_queries() -> set[str]:  # of every listening connection (a process gone a moment ago may have one)
-        with engine.connect() as connection:
-            return set(connection.execute(text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
-                                          {"name": inbox_wakeup.APPLICATION_NAME}).scalars())
+    name = f"test listener {uuid.uuid4().hex[:8]}"  # this connection, whatever else runs on the server
 
-    with inbox_wakeup.listening(engine) as wait:
+    def last_query() -> str:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
+                                      {"name": name}).scalar_one()
+
+    with inbox_wakeup.listening(engine, name) as wait:
         assert wait(0.05) == 0
-        assert last_queries() == {f"LISTEN {inbox_wakeup.CHANNEL}"}  # a short silence: nothing sent
+        assert last_query() == f"LISTEN {inbox_wakeup.CHANNEL}"  # a short silence: nothing sent
         monkeypatch.setattr(inbox_wakeup, "PING_AFTER", 0.0)
         assert wait(0.05) == 0
-        assert "SELECT 1" in last_queries()
+        assert last_query() == "SELECT 1"

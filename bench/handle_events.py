@@ -9,6 +9,9 @@ new user's "hoi", the tap that accepts the privacy notice and the tap that answe
 `InboxWorker.process_all` over all of them and prints milliseconds per event (best of --repeat, each on a fresh
 database). Replies are only queued: nothing is sent. On SQLite it also prints how long each of the worker's
 transactions on the inbox file held that file's write lock, which every webhook request waits for.
+
+With --statements it prints instead the SQL the worker sends for one user's three events (each in a round of its
+own), one line per statement: what each event costs in round trips to the database.
 """
 from __future__ import annotations
 
@@ -88,6 +91,27 @@ def measure(url: str, users: int) -> float:
         services.close()
 
 
+def list_statements(url: str, users: int) -> float:
+    """Print the worker's statements for one user's three events, then return 0 (nothing is timed)."""
+    settings = dataclasses.replace(Settings(), database_url=url, app_secret="bench", page_access_token="",
+                                   secret_key="bench")
+    services = create_app(settings, start_background=False).extensions["intake"]
+    try:
+        services.accept(events(1))
+        sent: list[str] = []
+        engine = services.sessions.kw["bind"]
+        event.listen(engine, "before_cursor_execute", lambda *args: sent.append(" ".join(args[2].split())))
+        for number in (1, 2, 3):
+            sent.clear()
+            services.inbox.process_once()
+            print(f"event {number}: {len(sent)} statements")
+            for statement in sent:
+                print(f"    {statement[:96]}")
+        return 0.0
+    finally:
+        services.close()
+
+
 def sqlite_url() -> tuple[str, tempfile.TemporaryDirectory]:
     folder = tempfile.TemporaryDirectory()
     return f"sqlite:///{folder.name}/bench.db", folder
@@ -112,7 +136,11 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres-url", default=POSTGRES)
+    parser.add_argument("--statements", action="store_true", help="print the SQL of one user's events instead")
     args = parser.parse_args()
+    global measure
+    if args.statements:
+        measure, args.users, args.repeat = list_statements, 1, 1
     for database in args.databases.split(","):
         results = []
         for _ in range(args.repeat):
@@ -122,8 +150,9 @@ def main() -> int:
                     results.append(measure(url, args.users))
             else:
                 results.append(postgres_run(args.postgres_url, args.users))
-        print(f"{database:9} {args.users * 3} events: {min(results):.2f} ms per event (best of {args.repeat}; "
-              f"all: {', '.join(f'{r:.2f}' for r in results)})")
+        if not args.statements:
+            print(f"{database:9} {args.users * 3} events: {min(results):.2f} ms per event (best of {args.repeat}; "
+                  f"all: {', '.join(f'{r:.2f}' for r in results)})")
     return 0
 
 

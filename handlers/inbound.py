@@ -69,19 +69,19 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
     if event.key and not events.claim_event(session, event.key, now):
         log.info("duplicate %s event skipped", event.kind)
         return 0
-    contact = conversations.lock_contact(session, event.sender, now)
+    flow, lexicon = intake.flows.live(session)
+    context = dataclasses.replace(intake.context, lexicon=lexicon)
+    contact, row, case = conversations.lock_conversation(session, event.sender, flow.id, flow.version, now)
     # every inbound message sets last_inbound_at: none for FLOOD_WINDOW means no flood to count
     quiet_before = contact.last_inbound_at is None or contact.last_inbound_at < now - FLOOD_WINDOW
     contact.last_inbound_at = now
-    flow, lexicon = intake.flows.live(session)
-    context = dataclasses.replace(intake.context, lexicon=lexicon)
-    row = conversations.load_conversation(session, contact, flow.id, flow.version)
     flow = _flow_for(session, intake.flows, contact, row, flow)
     if event.referral:
         row.referral = event.referral
-    case = cases.case_by_id(session, row.case_id)
     if event.referral and case is not None and case.status != "closed" and not case.referral:
         case.referral = event.referral  # the m.me link was opened with a case already running
+    # counted before this message is added, so that its insert goes out with the reply's, in one statement
+    flood = _flood_count(session, intake, contact, now) if event.kind == "message" and not quiet_before else 0
     if event.kind != "referral":
         transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="in",
                           kind=event.transcript_kind, text=event.text, mid=event.mid, now=now)
@@ -101,7 +101,7 @@ def handle_event(session: Session, intake: Intake, event: Event, now: datetime) 
         return 0
     if event_input is None or event.kind not in ENGINE_KINDS:
         return 0
-    if event.kind == "message" and not quiet_before and (flood := _flood_count(session, intake, contact, now)):
+    if flood:
         return _while_flooding(session, intake, flow, contact, row, case, state, event_input, context, flood, now)
     outcome = _step(state, event_input, flow, context)
     log.info("engine step kind=%s from=%s to=%s replies=%d", event.kind, state.step or "-", outcome.state.step or "-",
@@ -134,8 +134,8 @@ def _step(state: ConversationState, event_input: Input, flow: Flow, context: eng
 
 
 def _flood_count(session: Session, intake: Intake, contact: Contact, now: datetime) -> int:
-    """Return how far over the flood limit the user is (0: not flooding)."""
-    return max(0, transcript.inbound_since(session, contact.id, now - FLOOD_WINDOW) - intake.flood_limit)
+    """Return how far over the flood limit the user is with one more message (0: not flooding)."""
+    return max(0, transcript.inbound_since(session, contact.id, now - FLOOD_WINDOW) + 1 - intake.flood_limit)
 
 
 def _while_flooding(session: Session, intake: Intake, flow: Flow, contact: Contact, row: Conversation,

@@ -119,13 +119,14 @@ _LEASE_EXPIRED = lease_first_in_line(_INBOX, "sender", (_INBOX.c.status == PROCE
 _LEASE_DUE = lease_first_in_line(_INBOX, "sender", (_INBOX.c.status == PENDING)
                                  & (_INBOX.c.next_attempt_at <= bindparam("now")), PENDING, PROCESSING, _LEASED)
 _REMOVE = delete(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
+_TAKE = delete(_INBOX).where(_INBOX.c.id == bindparam("id"), _INBOX.c.attempts == bindparam("attempts"),
+                             _INBOX.c.status == PROCESSING)
 
 
 def take(session: Session, inbox_id: int, attempts: int) -> bool:
     """Remove a leased event in the transaction that handles it; False when another worker has taken it over."""
-    statement = delete(InboxEvent).where(InboxEvent.id == inbox_id, InboxEvent.attempts == attempts,
-                                         InboxEvent.status == PROCESSING)
-    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    taken = session.connection().execute(_TAKE, {"id": inbox_id, "attempts": attempts})  # Core, built once
+    return taken.rowcount == 1  # type: ignore[attr-defined]
 
 
 def remove(session: Session, inbox_ids: list[int]) -> None:

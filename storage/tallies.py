@@ -7,8 +7,10 @@ the session's connection without flushing the session first: the event's other r
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import delete, insert, literal, select, update
+from sqlalchemy import Insert, Update, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,38 +38,66 @@ def track_run(session: Session, row: Conversation, *, before: str | None, starte
     if not changes:
         return
     connection = session.connection()
-    run_update = update(IntakeRun).where(IntakeRun.id == row.intake_run_id).values(**changes)
-    if not moved:
-        connection.execute(run_update)
-        return
     postgres = connection.dialect.name == "postgresql"
-    # a step reached again (a loop in the flow) is kept once
-    reached = (postgresql if postgres else sqlite).insert(IntakeStep).on_conflict_do_nothing().values(
-        run_id=row.intake_run_id, step=row.step, reached_at=now)
+    run_update = _run_update(tuple(changes), postgres and moved)
+    values = {f"new_{key}": value for key, value in changes.items()} | {"run": row.intake_run_id}
+    if not moved:
+        connection.execute(run_update, values)
+        return
+    reached = {"reached_run": row.intake_run_id, "reached_step": row.step, "reached_at": now}
     if postgres:  # one round trip: the insert rides along in a WITH of the update
-        connection.execute(run_update.add_cte(reached.cte("reached")))
+        connection.execute(run_update, values | reached)
     else:
-        connection.execute(reached)
-        connection.execute(run_update)
+        connection.execute(_STEP_REACHED_SQLITE, reached)
+        connection.execute(run_update, values)
+
+
+def _step_reached(dialect: Any) -> Insert:
+    """The insert of a step reached; one reached again (a loop in the flow) is kept once."""
+    return dialect.insert(IntakeStep.__table__).values(
+        run_id=bindparam("reached_run"), step=bindparam("reached_step"), reached_at=bindparam("reached_at")
+    ).on_conflict_do_nothing()
+
+
+_STEP_REACHED_SQLITE = _step_reached(sqlite)
+
+
+@cache
+def _run_update(columns: tuple[str, ...], with_step: bool) -> Update:
+    """Build a run's update once per set of columns (on PostgreSQL with the step's insert in its WITH): it runs
+    on most events, and building it anew cost more than sending it."""
+    runs = IntakeRun.__table__
+    statement = update(runs).where(runs.c.id == bindparam("run")).values(
+        {column: bindparam(f"new_{column}") for column in columns})
+    return statement.add_cte(_step_reached(postgresql).cte("reached")) if with_step else statement
 
 
 def _start_run(session: Session, row: Conversation, case_id: int | None, test: bool, now: datetime) -> None:
     """Insert a new run at the conversation's step (and that step's row) and point the conversation at it."""
     connection = session.connection()
-    run = insert(IntakeRun).values(
-        flow_id=row.flow_id, flow_version=row.flow_version, started_at=now, case_id=case_id, last_step=row.step,
-        completed=False, test=test, referral=row.referral).returning(IntakeRun.id)
+    values = {"flow_id": row.flow_id, "flow_version": row.flow_version, "started_at": now, "case_id": case_id,
+              "last_step": row.step, "test": test, "referral": row.referral}
     if row.step is None:
-        row.intake_run_id = connection.execute(run).scalar_one()
+        row.intake_run_id = connection.execute(_NEW_RUN, values).scalar_one()
     elif connection.dialect.name == "postgresql":  # one round trip: the run's insert in a WITH of the step's
-        started = run.cte("started")
-        first = select(started.c.id, literal(row.step, IntakeStep.step.type), literal(now, IntakeStep.reached_at.type))
-        row.intake_run_id = connection.execute(
-            insert(IntakeStep).from_select(["run_id", "step", "reached_at"], first).add_cte(started)
-            .returning(IntakeStep.run_id)).scalar_one()
+        row.intake_run_id = connection.execute(_NEW_RUN_AT_STEP, values | {"reached_at": now}).scalar_one()
     else:
-        row.intake_run_id = connection.execute(run).scalar_one()
-        connection.execute(insert(IntakeStep).values(run_id=row.intake_run_id, step=row.step, reached_at=now))
+        row.intake_run_id = connection.execute(_NEW_RUN, values).scalar_one()
+        connection.execute(_STEP_REACHED_SQLITE, {"reached_run": row.intake_run_id, "reached_step": row.step,
+                                                  "reached_at": now})
+
+
+# built once: a new conversation's first event runs one of them
+_NEW_RUN = insert(IntakeRun.__table__).values(
+    {column: bindparam(column) for column in
+     ("flow_id", "flow_version", "started_at", "case_id", "last_step", "test", "referral")} | {"completed": False}
+).returning(IntakeRun.__table__.c.id)
+_STARTED = _NEW_RUN.cte("started")
+_NEW_RUN_AT_STEP = insert(IntakeStep.__table__).from_select(
+    ["run_id", "step", "reached_at"],
+    select(_STARTED.c.id, bindparam("last_step", type_=IntakeStep.step.type),
+           bindparam("reached_at", type_=IntakeStep.reached_at.type))
+).add_cte(_STARTED).returning(IntakeStep.__table__.c.run_id)
 
 
 def record_send_error(session: Session, code: int | None, now: datetime) -> None:

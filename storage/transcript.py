@@ -3,12 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Message
 
 MAX_STORED_TEXT = 10_000  # a longer message is cut; the user is asked to write less anyway
+_MESSAGES = Message.__table__
+# Core, built once, and not flushing the session first: asked on a quick user's every message, before the message
+# itself is added, so that its insert goes out batched with the reply's
+_INBOUND_SINCE = select(func.count()).select_from(_MESSAGES).where(
+    _MESSAGES.c.contact_id == bindparam("contact_id"), _MESSAGES.c.direction == "in",
+    _MESSAGES.c.created_at >= bindparam("since"))
 
 
 def record(session: Session, *, contact_id: int, case_id: int | None, direction: str, kind: str,
@@ -35,6 +41,6 @@ def for_contact(session: Session, contact_id: int, limit: int = 200) -> list[Mes
 
 
 def inbound_since(session: Session, contact_id: int, since: datetime) -> int:
-    """Return how many messages the contact sent from `since` on (the flood check)."""
-    return session.scalar(select(func.count()).where(Message.contact_id == contact_id, Message.direction == "in",
-                                                     Message.created_at >= since)) or 0
+    """Return how many messages the contact sent from `since` on (the flood check); rows not yet flushed to the
+    database are not counted."""
+    return session.connection().execute(_INBOUND_SINCE, {"contact_id": contact_id, "since": since}).scalar() or 0

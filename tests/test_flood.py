@@ -92,3 +92,13 @@ def test_a_message_after_a_quiet_spell_is_not_counted_against_the_flood_limit(us
     finally:
         event.remove(engine, "before_cursor_execute", record)
         services.clock = services.inbox.clock = services.sender.clock = now
+
+
+def test_the_flood_limit_is_exact_the_message_over_it_gets_the_notice(user: Any, services: Any, graph: Any) -> None:
+    slow_down = texts.SLOW_DOWN.get("nl")
+    flood(user, services.intake.flood_limit)  # all within the window: the last one is still answered
+    services.drain()
+    assert slow_down not in graph.texts(user.psid)
+    flood(user, 1)
+    services.drain()
+    assert graph.texts(user.psid)[-1] == slow_down

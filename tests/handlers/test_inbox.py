@@ -219,3 +219,53 @@ def test_a_round_reads_the_live_flow_versions_once(user: User, make_user: Any, s
     assert len(reads) == 1  # not one per event
     services.sender.deliver_all()
     assert all(PRIVACY_START in user.graph.texts(p.psid)[0] for p in people)
+
+
+def statements_of_a_round(services: Any) -> list[str]:
+    """Have the inbox worker handle one round of one event; return the SQL it sent, whitespace folded."""
+    engine = services.sessions.kw["bind"]
+    sent: list[str] = []
+
+    def record(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert services.inbox.process_once() == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_tap_in_a_running_intake_is_handled_in_a_few_round_trips(user: User, services: Any) -> None:
+    """Each statement is a round trip to PostgreSQL, and most of the worker's time goes to them: the event's
+    contact and conversation come in one query, its two transcript lines in one insert (on PostgreSQL)."""
+    user.say("hoi")
+    assert post(user, messenger.text_item(user.psid, "Ja, ga verder", "Q:privacy:yes")) == 200
+    sent = statements_of_a_round(services)
+    begin = next(n for n, s in enumerate(sent) if s.startswith("SAVEPOINT"))
+    inside = sent[begin + 1:next(n for n, s in enumerate(sent) if s.startswith("RELEASE SAVEPOINT"))]
+    listing = "\n".join(inside)
+    postgres = services.sessions.kw["bind"].dialect.name == "postgresql"
+    # PostgreSQL: take the event from the inbox, record its key, the live flow versions (once a round), contact
+    # with conversation, the flood count, the intake step, the reply's outbox row, the conversation, both transcript
+    # lines, the contact's last message time. SQLite keeps the inbox in a file of its own; there the intake step
+    # and each transcript line are a statement of their own.
+    assert len(inside) <= (10 if postgres else 11), listing
+    assert not [s for s in inside if s.startswith("SELECT") and " FROM conversations" in s], listing
+    assert sum(s.startswith("INSERT INTO messages") for s in inside) == (1 if postgres else 2), listing
+    services.drain()
+    assert len(user.graph.texts(user.psid)) >= 2  # the tap was answered
+
+
+def test_the_case_of_a_running_conversation_comes_with_its_contact(user: User, services: Any) -> None:
+    user.say("hoi")
+    user.say("iemand dreigt mijn naaktfoto te delen")  # sextortion: a case is opened and flagged
+    with services.sessions.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 1
+    assert post(user, messenger.text_item(user.psid, "Ja, ga verder", "Q:privacy:yes")) == 200
+    sent = statements_of_a_round(services)
+    listing = "\n".join(sent)
+    assert not [s for s in sent if s.startswith("SELECT") and " FROM cases " in s], listing  # no query of its own
+    assert [s for s in sent if s.startswith("SELECT") and " FROM contacts LEFT OUTER JOIN conversations " in s
+            and " LEFT OUTER JOIN cases " in s], listing

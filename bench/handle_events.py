@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def list_statements(url: str, users: int) -> float:
         for number in (1, 2, 3):
             sent.clear()
             services.inbox.process_once()
-            print(f"event {number}: {len(sent)} statements")
+            print(f"event {number}: {len(sent)} statements in its round (lease, savepoint, the event, release)")
             for statement in sent:
                 print(f"    {statement[:96]}")
         return 0.0
@@ -117,13 +118,13 @@ def sqlite_url() -> tuple[str, tempfile.TemporaryDirectory]:
     return f"sqlite:///{folder.name}/bench.db", folder
 
 
-def postgres_run(base: str, users: int) -> float:
+def postgres_run(base: str, users: int, run: Callable[[str, int], float] = measure) -> float:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        return measure(f"{base}?options=-csearch_path%3D{schema}", users)
+        return run(f"{base}?options=-csearch_path%3D{schema}", users)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -138,18 +139,20 @@ def main() -> int:
     parser.add_argument("--postgres-url", default=POSTGRES)
     parser.add_argument("--statements", action="store_true", help="print the SQL of one user's events instead")
     args = parser.parse_args()
-    global measure
+    run = measure
     if args.statements:
-        measure, args.users, args.repeat = list_statements, 1, 1
+        run, args.users, args.repeat = list_statements, 1, 1
     for database in args.databases.split(","):
+        if args.statements:
+            print(f"{database}:")
         results = []
         for _ in range(args.repeat):
             if database == "sqlite":
                 url, folder = sqlite_url()
                 with folder:
-                    results.append(measure(url, args.users))
+                    results.append(run(url, args.users))
             else:
-                results.append(postgres_run(args.postgres_url, args.users))
+                results.append(postgres_run(args.postgres_url, args.users, run))
         if not args.statements:
             print(f"{database:9} {args.users * 3} events: {min(results):.2f} ms per event (best of {args.repeat}; "
                   f"all: {', '.join(f'{r:.2f}' for r in results)})")

@@ -105,7 +105,7 @@ def list_statements(url: str, users: int) -> float:
         for number in (1, 2, 3):
             sent.clear()
             services.inbox.process_once()
-            print(f"event {number}: {len(sent)} statements in its round (lease, savepoint, the event, release)")
+            print(f"event {number}: {len(sent)} statements in its round (the round's own ones included)")
             for statement in sent:
                 print(f"    {statement[:96]}")
         return 0.0

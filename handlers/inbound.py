@@ -174,7 +174,7 @@ def _human_wrote(session: Session, event: Event, now: datetime) -> int:
     if not event.sender or (event.mid and not events.claim_event(session, f"mid:{event.mid}", now)):
         return 0
     contact = conversations.lock_contact(session, event.sender, now)
-    row = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id)).one_or_none()
+    row = conversations.find_conversation(session, contact.id)
     case = cases.case_by_id(session, row.case_id) if row else None
     transcript.record(session, contact_id=contact.id, case_id=case.id if case else None, direction="out",
                       kind="advisor", text=event.text, mid=event.mid, now=now)
@@ -190,8 +190,7 @@ def _thread_moved(session: Session, event: Event, paused: bool, now: datetime) -
     """The Page Inbox took the thread (the bot falls silent) or passed it back (the bot answers again)."""
     contact = session.scalars(select(Contact).where(Contact.psid == event.sender)).one_or_none() \
         if event.sender else None
-    row = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id)).one_or_none() \
-        if contact else None
+    row = conversations.find_conversation(session, contact.id) if contact else None
     if row is None:
         return 0
     row.paused = paused

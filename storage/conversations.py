@@ -28,7 +28,7 @@ _LOCKED_WITH_CONVERSATION = (select(Contact, Conversation, Case).select_from(Con
 def lock_contact(session: Session, psid: str, now: datetime) -> Contact:
     """Return the contact for a PSID, created if new, with its row locked until commit."""
     contact = session.scalars(_LOCKED_CONTACT, {"psid": psid}).one_or_none()
-    if contact is None:  # a new user (two first events at once: the loser of the insert finds the winner's row)
+    if contact is None:  # a new user
         _add_contact(session, psid, now)
         contact = session.scalars(_LOCKED_CONTACT, {"psid": psid}).one()
     return contact
@@ -53,9 +53,14 @@ def _add_contact(session: Session, psid: str, now: datetime) -> None:
     insert_ignore(session, Contact, psid=psid, locale="nl", created_at=now)
 
 
+def find_conversation(session: Session, contact_id: int) -> Conversation | None:
+    """Return the contact's conversation row, if it has one."""
+    return session.scalars(_CONVERSATION, {"contact_id": contact_id}).one_or_none()
+
+
 def load_conversation(session: Session, contact: Contact, flow_id: str, flow_version: int) -> Conversation:
     """Return the contact's conversation row, created empty if there is none yet."""
-    row = session.scalars(_CONVERSATION, {"contact_id": contact.id}).one_or_none()
+    row = find_conversation(session, contact.id)
     return row if row is not None else _new_conversation(session, contact, flow_id, flow_version)
 
 

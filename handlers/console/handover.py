@@ -5,14 +5,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.outputs import Reply
 from handlers import reminders
 from handlers.logformat import current_request_id
 from handlers.messenger import send_bodies, split_text
-from storage import notes, outbox, transcript
+from storage import conversations, notes, outbox, transcript
 from storage.models import Case, Contact, Conversation, User
 
 log = logging.getLogger(__name__)
@@ -105,8 +104,7 @@ def close(session: Session, case: Case, user: User, now: datetime) -> None:
 def parties(session: Session, case: Case) -> tuple[Contact | None, Conversation | None]:
     """Return the case's contact and conversation."""
     contact = session.get(Contact, case.contact_id) if case.contact_id is not None else None
-    conversation = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id)) \
-        .one_or_none() if contact else None
+    conversation = conversations.find_conversation(session, contact.id) if contact else None
     return contact, conversation
 
 

@@ -12,7 +12,7 @@ from bot.inputs import Text
 from handlers.console import bp
 from handlers.console.auth import login_required
 from handlers.messenger import MAX_TEXT, SIMULATOR_PREFIX, Event
-from storage import flow_versions, outbox, transcript
+from storage import conversations, flow_versions, outbox, transcript
 from storage.models import Contact, Conversation, OutboxMessage
 
 
@@ -51,7 +51,7 @@ def _conversation(db: Session, contact: Contact | None) -> Conversation | None:
     """Return the test contact's conversation row, if it has one."""
     if contact is None:
         return None
-    return db.scalars(select(Conversation).where(Conversation.contact_id == contact.id)).one_or_none()
+    return conversations.find_conversation(db, contact.id)
 
 
 def _running(db: Session, row: Conversation | None) -> tuple[str, bool]:

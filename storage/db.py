@@ -6,8 +6,10 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 727_274  # any constant: PostgreSQL advisory lock so several workers migrate one at a time
@@ -84,6 +87,15 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+    @event.listens_for(engine, "engine_disposed")
+    def _on_dispose(disposed: Engine) -> None:
+        writer = _writers.get(disposed)
+        if writer is not None and writer.pid == os.getpid() and writer.turn.acquire(timeout=WRITE_WAIT):
+            try:
+                _close_writer(writer)
+            finally:
+                writer.turn.release()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -211,31 +223,70 @@ def write_sqlite(engine: Engine, statements: Sequence[tuple[str, Sequence[Any]]]
     Each call into sqlite3 lets go of the GIL, and the thread has to win it back from the other threads of its
     process before it goes on; inside the file's write turn every such wait holds up all writers of the file.
     One statement runs in SQLite's autocommit mode, its own transaction (one call for the write and the commit);
-    several run between BEGIN IMMEDIATE and COMMIT. Errors come out as SQLAlchemy's, without their parameters.
+    several run between BEGIN IMMEDIATE and COMMIT. The connection is this process's own for the engine, kept
+    between calls and used only by the holder of the turn: taking one from SQLAlchemy's pool and giving it back
+    (which rolls back) cost as much CPU as a tenth of a webhook request. Errors come out as SQLAlchemy's,
+    without their parameters.
     """
-    raw = engine.raw_connection()
+    writer = _writer(engine)
+    if not writer.turn.acquire(timeout=WRITE_WAIT):
+        raise OperationalError(statements[0][0], None, sqlite3.OperationalError("database is locked"))
     try:
-        connection = raw.dbapi_connection
-        if not isinstance(connection, _TurnTakingConnection) or connection.write_turn is None:
-            raise TypeError("write_sqlite needs an engine of make_engine on a SQLite file")
-        connection.take_turn(connection.write_turn)
-        try:
-            if len(statements) == 1:
-                connection.execute(*statements[0])
-            else:
-                connection.execute("BEGIN IMMEDIATE")
-                for sql, params in statements:
-                    connection.execute(sql, params)
-                connection.execute("COMMIT")
-        except BaseException:
-            connection.rollback()  # a no-op outside a transaction; ends the turn
-            raise
-        finally:
-            connection.end_turn()
+        if writer.connection is None:
+            writer.connection = engine.raw_connection()
+            writer.connection.detach()  # ours until the engine is disposed; closing it closes the file
+        connection = writer.connection.dbapi_connection
+        if len(statements) == 1:
+            connection.execute(*statements[0])
+        else:
+            connection.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                connection.execute(sql, params)
+            connection.execute("COMMIT")
     except sqlite3.Error as exc:
+        _close_writer(writer)  # the next write starts on a fresh connection, whatever state this one is in
         raise DBAPIError.instance(statements[0][0], None, exc, sqlite3.Error, hide_parameters=True) from exc
+    except BaseException:
+        _close_writer(writer)
+        raise
     finally:
-        raw.close()
+        writer.turn.release()
+
+
+@dataclass
+class _Writer:
+    """write_sqlite's connection to one file, in one process."""
+
+    pid: int
+    turn: WriteTurn
+    connection: PoolProxiedConnection | None = None
+
+
+_writers: weakref.WeakKeyDictionary[Engine, _Writer] = weakref.WeakKeyDictionary()
+_writers_guard = threading.Lock()
+
+
+def _writer(engine: Engine) -> _Writer:
+    """Return this process's writer for the engine (a forked process makes its own: SQLite connections do not
+    survive a fork)."""
+    writer = _writers.get(engine)
+    if writer is not None and writer.pid == os.getpid():
+        return writer
+    if not sqlite_file(engine):
+        raise TypeError("write_sqlite needs an engine of make_engine on a SQLite file")
+    with _writers_guard:
+        writer = _writers.get(engine)
+        if writer is None or writer.pid != os.getpid():
+            writer = _writers[engine] = _Writer(os.getpid(), _write_lock(str(engine.url.database)))
+    return writer
+
+
+def _close_writer(writer: _Writer) -> None:
+    """Close the writer's connection, if any (the caller holds the turn, or the engine is being disposed)."""
+    connection, writer.connection = writer.connection, None
+    if connection is not None:
+        with suppress(sqlite3.Error):
+            connection.close()
 
 
 @contextmanager

@@ -3,6 +3,7 @@ SQLite file inside the file's write turn). What it stores must read back exactly
 stores, and a failed write must leave the turn free."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,41 @@ def test_a_store_waits_for_a_writer_of_the_file_and_a_missing_table_is_a_sqlalch
         connection.exec_driver_sql("DROP TABLE inbox")
     with pytest.raises(OperationalError):
         inbox.store(engine, ITEMS[:1], NOW)
+
+
+def test_stores_keep_one_connection_of_their_own_until_the_engine_is_disposed(engine: Engine,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pool checkout per store (it cost a tenth of a webhook request's CPU); a forked process and a failed
+    write start on a fresh connection; dispose closes it."""
+    checkouts: list[object] = []
+    event.listen(engine.pool, "checkout", lambda dbapi, *_: checkouts.append(dbapi))
+    inbox.store(engine, ITEMS[:1], NOW)
+    inbox.store(engine, ITEMS[1:], NOW)
+    kept = db._writers[engine].connection
+    assert kept is not None and checkouts == [kept.dbapi_connection]  # checked out once, then kept
+    assert engine.pool.checkedout() == 0  # detached: the pool's own connections are all there for others
+
+    monkeypatch.setattr(db.os, "getpid", lambda: 4242)  # as in a process forked after the first store
+    inbox.store(engine, ITEMS[:1], NOW)
+    forked = db._writers[engine].connection
+    assert forked is not kept and len(checkouts) == 2
+    kept.dbapi_connection.execute("SELECT 1")  # the parent's connection is left alone, not closed
+    monkeypatch.undo()
+
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'no'); END")
+    with pytest.raises(Exception, match="no"):
+        inbox.store(engine, ITEMS[:1], NOW)
+    assert db._writers[engine].connection is None
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER refuse")
+    inbox.store(engine, ITEMS[:1], NOW)
+    assert len(stored(engine)) == 5
+    last = db._writers[engine].connection.dbapi_connection
+    engine.dispose()
+    assert db._writers[engine].connection is None
+    with pytest.raises(sqlite3.ProgrammingError):
+        last.execute("SELECT 1")  # closed
 
 
 def test_on_postgresql_a_batch_is_one_statement_or_one_transaction(services: Any) -> None:
